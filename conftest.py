@@ -1,0 +1,1 @@
+"""Top-level conftest: the pytester fixture for plugin tests."""

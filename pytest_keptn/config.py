@@ -1,0 +1,118 @@
+"""Settings, resolved once (command line > ini/pyproject > default) into a frozen dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEPLOYERS = ("local", "helm", "none")
+COMPAT = ("0.8.7",)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # without the --keptn- prefix, e.g. "stage"
+    help: str
+    kind: str = "string"  # string | bool | int | float
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("stage", "stage to run (a shipyard stage name, or 'all'); unset: the plugin is off"),
+    Option("root", "folder with shipyard.yaml (default: rootdir, else rootdir/keptn)"),
+    Option("project", "Keptn project name (default: shipyard metadata.name)"),
+    Option("service", "service name (default: the only service folder of the stage)"),
+    Option("image", "image of the build to deliver", default=""),
+    Option("tag", "tag of the build to deliver", default=""),
+    Option("deployer", "local | helm | none", default="local", choices=DEPLOYERS),
+    Option("prometheus-url", "external Prometheus base URL (unset: start an embedded Prometheus)"),
+    Option("prometheus-headers", "extra HTTP headers for Prometheus, 'Name: value; Name2: value2'"),
+    Option("prometheus-token-env", "environment variable holding a bearer token for Prometheus"),
+    Option("prometheus-user-env", "environment variable holding the basic-auth user for Prometheus"),
+    Option("prometheus-password-env", "environment variable holding the basic-auth password"),
+    Option("prometheus-binary", "prometheus executable for the embedded server", default="prometheus"),
+    Option("scrape-interval", "embedded Prometheus scrape interval in seconds", kind="float", default=1.0),
+    Option("query-timeout", "seconds per Prometheus query", kind="float", default=10.0),
+    Option("freshness-timeout", "seconds to wait for samples at the window's end", kind="float", default=15.0),
+    Option("history", "evaluation history file (SQLite; default: <root>/.keptn/history.sqlite)"),
+    Option("events", "folder for Keptn evaluation.finished events (one JSON file each)"),
+    Option("state-dir", "deployer state and logs (default: <root>/.keptn)"),
+    Option("timeframe", "evaluate the last TIMEFRAME (Go duration, e.g. 5m) of a running service"),
+    Option("start", "evaluation window start (2006-01-02T15:04:05.000Z)"),
+    Option("end", "evaluation window end (2006-01-02T15:04:05.000Z)"),
+    Option("fail-on-warning", "a warning gate fails the session", kind="bool", default=False),
+    Option("compat", "reproduce Keptn 0.8.7 exactly, quirks included ('0.8.7')", choices=COMPAT),
+    Option("local-command", "command template for the local deployer ({image} {tag} {port} {stage} {service} {python})"),
+    Option("health-path", "HTTP path that answers when a local build is ready", default="/health"),
+    Option("deploy-timeout", "seconds a build may take to become ready", kind="float", default=30.0),
+    Option("keep-primaries", "leave primaries serving after the session (for later stages/jobs)", kind="bool", default=True),
+    Option("helm-chart", "chart folder for the helm deployer (default: <root>/../helm-charts/<service>)"),
+    Option("helm-url-template", "service URL for helm ({service} {namespace} {release})",
+           default="http://{release}.{namespace}.svc.cluster.local"),
+    Option("helm-timeout", "helm --timeout", default="5m"),
+    Option("locust-users", "Locust users (overrides locust.conf)", kind="int"),
+    Option("locust-spawn-rate", "Locust spawn rate (overrides locust.conf)", kind="float"),
+    Option("locust-run-time", "Locust run time, e.g. 10s (overrides locust.conf)"),
+    Option("locust-workers", "local Locust worker processes under a master (0: one process)", kind="int", default=0),
+    Option("locust-master-bind", "run Locust as a master bound to HOST:PORT for remote workers"),
+    Option("locust-expect-workers", "remote workers the master waits for", kind="int", default=1),
+)
+
+
+def dest(option: Option) -> str:
+    return "keptn_" + option.name.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str | None = None
+    root: str | None = None
+    project: str | None = None
+    service: str | None = None
+    image: str = ""
+    tag: str = ""
+    deployer: str = "local"
+    prometheus_url: str | None = None
+    prometheus_headers: str | None = None
+    prometheus_token_env: str | None = None
+    prometheus_user_env: str | None = None
+    prometheus_password_env: str | None = None
+    prometheus_binary: str = "prometheus"
+    scrape_interval: float = 1.0
+    query_timeout: float = 10.0
+    freshness_timeout: float = 15.0
+    history: str | None = None
+    events: str | None = None
+    state_dir: str | None = None
+    timeframe: str | None = None
+    start: str | None = None
+    end: str | None = None
+    fail_on_warning: bool = False
+    compat: str | None = None
+    local_command: str | None = None
+    health_path: str = "/health"
+    deploy_timeout: float = 30.0
+    keep_primaries: bool = True
+    helm_chart: str | None = None
+    helm_url_template: str = "http://{release}.{namespace}.svc.cluster.local"
+    helm_timeout: str = "5m"
+    locust_users: int | None = None
+    locust_spawn_rate: float | None = None
+    locust_run_time: str | None = None
+    locust_workers: int = 0
+    locust_master_bind: str | None = None
+    locust_expect_workers: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.stage)
+
+    def state_path(self, root: Path) -> Path:
+        return Path(self.state_dir) if self.state_dir else root / ".keptn"
+
+
+_SETTINGS_FIELDS = {f.name for f in fields(Settings)}
+assert all(dest(o)[len("keptn_"):] in _SETTINGS_FIELDS for o in OPTIONS)

@@ -1,0 +1,3 @@
+"""gate."""
+
+from __future__ import annotations

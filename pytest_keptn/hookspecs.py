@@ -1,0 +1,111 @@
+"""The ``pytest_keptn_*`` hooks: how deployers, load drivers and SLI providers plug in.
+
+Every built-in implementation (local and helm deployers, the Locust driver, the Prometheus and
+Locust SLI providers) is a plugin registered through these same hooks, so a user replaces one
+by implementing the hook in a ``conftest.py`` or in a plugin of their own: implementations run
+newest first and, for ``firstresult`` hooks, the first one that returns something wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_keptn.gate.scoring import Evaluation
+    from pytest_keptn.model import Deployment, LoadResult, SLIResult, StageContext, Window
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_keptn_deploy(ctx: StageContext, properties: dict[str, object]) -> Deployment | None:
+    """Deploy ``ctx.image:ctx.tag`` for the stage's deployment task and say where traffic goes.
+
+    ``properties`` are the shipyard task's properties (``deploymentstrategy`` among them).
+    Raise :class:`pytest_keptn.errors.DeployError` when the build does not come up.
+
+    Example::
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_keptn_deploy(ctx, properties):
+            url = my_platform.deploy(ctx.service, ctx.image, ctx.tag)
+            return Deployment(strategy="direct", url=url, deployment_names=("direct",))
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_keptn_release(ctx: StageContext, deployment: Deployment) -> bool | None:
+    """Promote the canary to primary after a passing or warning gate. Return True when done.
+
+    Example::
+
+        def pytest_keptn_release(ctx, deployment):
+            my_platform.promote(ctx.service)
+            return True
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_keptn_rollback(ctx: StageContext, deployment: Deployment) -> bool | None:
+    """Remove the canary after a failed gate; the primary keeps serving. Return True when done.
+
+    Example::
+
+        def pytest_keptn_rollback(ctx, deployment):
+            my_platform.remove_canary(ctx.service)
+            return True
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_keptn_run_load(
+    ctx: StageContext, url: str, properties: dict[str, object]
+) -> LoadResult | None:
+    """Drive load against ``url`` for the stage's test task; return the exact load window.
+
+    Raise :class:`pytest_keptn.errors.LoadError` when the load could not be driven.
+
+    Example::
+
+        def pytest_keptn_run_load(ctx, url, properties):
+            start = datetime.now(UTC)
+            run_k6(url)
+            return LoadResult(window=Window(start, datetime.now(UTC)))
+    """
+
+
+@pytest.hookspec
+def pytest_keptn_get_sli(
+    ctx: StageContext,
+    indicators: Sequence[str],
+    window: Window,
+    deployment: str,
+    load: LoadResult | None,
+) -> Sequence[SLIResult] | None:
+    """Retrieve values for the indicators this provider knows; leave the others out.
+
+    Every implementation is asked. For each indicator the first implementation (newest
+    registered first) that returns a result with a status other than ``unknown`` wins.
+    An indicator no provider answers becomes a failed objective ("no value received from
+    SLI provider").
+
+    Example::
+
+        def pytest_keptn_get_sli(ctx, indicators, window, deployment, load):
+            return [SLIResult(metric=n, value=datadog.query(n, window)) for n in indicators
+                    if n.startswith("dd_")]
+    """
+
+
+@pytest.hookspec
+def pytest_keptn_evaluation_finished(
+    ctx: StageContext, evaluation: Evaluation, event: dict[str, object]
+) -> None:
+    """Observe a finished evaluation; ``event`` is the Keptn ``evaluation.finished`` CloudEvent.
+
+    Example::
+
+        def pytest_keptn_evaluation_finished(ctx, evaluation, event):
+            slack.post(f"{ctx.stage}: {evaluation.result} ({evaluation.score:.1f}%)")
+    """

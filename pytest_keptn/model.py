@@ -1,0 +1,159 @@
+"""Runtime values that travel between the plugin, the sequence and the hook implementations.
+
+Pure data: frozen dataclasses, no I/O. The spec layer (``pytest_keptn.spec``) holds what the
+Keptn files say; this module holds what happens when a stage runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Window:
+    """The evaluation time window, both ends timezone-aware UTC."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    @property
+    def duration_placeholder(self) -> str:
+        """Keptn's ``$DURATION_SECONDS``: the window's ceil seconds plus ``s``."""
+        return f"{math.ceil(self.seconds)}s"
+
+    @staticmethod
+    def keptn_time(moment: datetime) -> str:
+        """Keptn's timestamp layout ``2006-01-02T15:04:05.000Z``."""
+        moment = moment.astimezone(UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class SLIStatus(StrEnum):
+    """What retrieving one indicator produced. Only ``VALUE`` carries a usable number."""
+
+    VALUE = "value"
+    NO_DATA = "no_data"  # an empty vector
+    INVALID = "invalid"  # NaN, infinite or unparsable sample
+    MULTIPLE = "multiple"  # several series where one was expected
+    QUERY_ERROR = "query_error"  # HTTP 4xx/5xx, Prometheus errorType/error
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    UNKNOWN = "unknown"  # the provider does not know the indicator
+    MISSING = "missing"  # no provider answered for it
+
+
+@dataclass(frozen=True)
+class SLIResult:
+    """One indicator's value as an SLI provider delivers it (Keptn's ``{metric, value, success, message}``)."""
+
+    metric: str
+    value: float = 0.0
+    success: bool = True
+    message: str = ""
+    status: SLIStatus = SLIStatus.VALUE
+    query: str = ""  # the rendered query that was sent (never credentials)
+    warnings: tuple[str, ...] = ()
+
+    def to_keptn(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"metric": self.metric, "value": self.value, "success": self.success}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One running build of a service: a canary, a primary or a direct deployment."""
+
+    role: str  # "canary" | "primary" | "direct"
+    url: str  # base URL that serves traffic, e.g. http://127.0.0.1:40123
+    image: str
+    tag: str
+    pid: int | None = None
+    log: Path | None = None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What a deployer reports after the deployment task (Keptn's deployment.finished)."""
+
+    strategy: str  # "blue_green_service" | "direct" | "user_managed"
+    url: str  # where the stage's test traffic goes (the canary for blue/green)
+    deployment_names: tuple[str, ...] = ("canary",)  # Keptn's deploymentNames
+    instances: tuple[Instance, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load driver reports after the test task."""
+
+    window: Window
+    requests: int = 0
+    failures: int = 0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TargetRegistry:
+    """Where deployers register scrape targets (Keptn's job names) for the SLI provider.
+
+    The embedded Prometheus implements it with file-based service discovery; the default does
+    nothing (an external Prometheus is configured by its owner).
+    """
+
+    def register(self, job: str, address: str, labels: Mapping[str, str] | None = None) -> None:
+        """Scrape ``address`` (``host:port``) under job name ``job``."""
+
+    def unregister(self, job: str) -> None:
+        """Stop scraping every target of ``job``."""
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Everything a task of one stage needs to know. Given to every ``pytest_keptn_*`` hook."""
+
+    project: str
+    service: str
+    stage: str
+    image: str
+    tag: str
+    root: Path  # the folder with shipyard.yaml (Keptn's project repository)
+    workdir: Path  # state and logs of this project (survives between pytest runs)
+    settings: Any  # pytest_keptn.config.Settings (Any here to keep model import-light)
+    sli_indicators: Mapping[str, str] = field(default_factory=dict)  # merged sli.yaml
+    slo_filter: Mapping[str, str] = field(default_factory=dict)
+    task_properties: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    prometheus_url: str | None = None
+    targets: TargetRegistry = field(default_factory=TargetRegistry)
+    progress: Any = None  # Callable[[str], None] printing one line of task progress
+
+    def resource(self, uri: str) -> Path | None:
+        """Resolve a Keptn resourceUri: service level, then stage level, then project level."""
+        for base in (self.root / self.stage / self.service, self.root / self.stage, self.root):
+            candidate = base / uri
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+
+    @property
+    def job(self) -> str:
+        """Keptn's scrape job name for what receives the stage's traffic."""
+        return f"{self.service}-{self.project}-{self.stage}"

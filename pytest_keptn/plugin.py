@@ -1,0 +1,3 @@
+"""pytest hooks of pytest-keptn (placeholder, being written)."""
+
+from __future__ import annotations

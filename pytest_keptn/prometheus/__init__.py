@@ -1,0 +1,3 @@
+"""prometheus."""
+
+from __future__ import annotations

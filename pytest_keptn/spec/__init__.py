@@ -1,0 +1,3 @@
+"""spec."""
+
+from __future__ import annotations
