@@ -1,3 +1,788 @@
-"""pytest hooks of pytest-keptn (placeholder, being written)."""
+"""pytest hooks of pytest-keptn: options, collection of objectives, ordering, the session result.
+
+Without ``--keptn-stage`` (or the ``keptn_stage`` ini key) nothing but the options, the marker
+and a few fixtures is registered: an ordinary test suite runs exactly as before. Everything
+else (spec loading, deployers, Prometheus, Locust) is imported only when a stage is selected.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_keptn.config import OPTIONS, Option, Settings, dest
+
+if TYPE_CHECKING:
+    from pytest_keptn.gate.history import History
+    from pytest_keptn.sequence import Pipeline, SequenceState
+    from pytest_keptn.spec.slo import Objective
+
+SESSION_KEY = pytest.StashKey["KeptnSession"]()
+OBJECTIVE_KEY = pytest.StashKey[tuple[str, int]]()
+SEQUENCE_KEY = pytest.StashKey[tuple[str, str]]()
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_keptn import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("keptn", "Keptn quality gates (pytest-keptn)")
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": dest(option), "default": None, "help": option.help}
+        if option.kind == "bool":
+            kwargs.update(nargs="?", const="true", metavar="BOOL")
+        elif option.choices:
+            kwargs.update(choices=option.choices)
+        group.addoption(f"--keptn-{option.name}", **kwargs)
+        parser.addini(dest(option), option.help, default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "keptn_stage(name): run this test inside the stage's test task (after deployment, "
+        "before the evaluation); objectives and sequences carry it too",
+    )
+    settings = resolve_settings(config)
+    if not settings.enabled:
+        return
+    from pytest_keptn.errors import KeptnError
+
+    try:
+        session = KeptnSession(config, settings)
+    except KeptnError as exc:
+        raise pytest.UsageError(f"pytest-keptn: {exc}") from None
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "keptn-session")
+    config.pluginmanager.register(_Ordering(), "keptn-ordering")
+    session.register_builtins()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def _convert(option: Option, raw: Any) -> Any:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = raw.strip()
+        if raw == "":
+            return None
+    try:
+        if option.kind == "bool":
+            return str(raw).lower() in ("1", "true", "yes", "on")
+        if option.kind == "int":
+            return int(raw)
+        if option.kind == "float":
+            return float(raw)
+    except ValueError:
+        raise pytest.UsageError(
+            f"pytest-keptn: --keptn-{option.name}: expected a {option.kind}, got {raw!r}"
+        ) from None
+    if option.choices and raw not in option.choices:
+        raise pytest.UsageError(
+            f"pytest-keptn: keptn_{option.name.replace('-', '_')}: {raw!r} is not one of "
+            f"{', '.join(option.choices)}"
+        )
+    return raw
+
+
+PATH_OPTIONS = ("root", "history", "events", "state_dir")
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """CLI > ini/pyproject > default. Relative paths: CLI from the invocation folder, ini
+    values from the folder of the ini file."""
+    values: dict[str, Any] = {}
+    ini_base = config.inipath.parent if config.inipath else config.rootpath
+    for option in OPTIONS:
+        key = dest(option)
+        name = key[len("keptn_"):]
+        value = _convert(option, config.getoption(key))
+        base = config.invocation_params.dir
+        if value is None:
+            value = _convert(option, config.getini(key))
+            base = ini_base
+        if value is None:
+            value = option.default
+        elif name in PATH_OPTIONS:
+            value = str((Path(base) / value).resolve())
+        values[name] = value
+    return Settings(**values)
+
+
+# --------------------------------------------------------------------------- items
+
+
+class StageNode(pytest.Collector):
+    """A shipyard stage in the collection tree (``shipyard.yaml::hardening``)."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:  # pragma: no cover - built by hand
+        return []
+
+
+class ShipyardFile(pytest.File):
+    def collect(self) -> list[pytest.Item | pytest.Collector]:  # pragma: no cover - built by hand
+        return []
+
+
+class ObjectiveItem(pytest.Function):
+    """One SLO objective: passes, warns or fails as the lighthouse scored it."""
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, GateFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        stage, _ = self.stash[OBJECTIVE_KEY]
+        return self.path, None, f"{stage}: objective {self.name}"
+
+
+class SequenceItem(pytest.Function):
+    """A shipyard sequence: its tasks in order; fails when a task or the gate failed."""
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, GateFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        stage, seq = self.stash[SEQUENCE_KEY]
+        return self.path, None, f"{stage}: sequence {seq}"
+
+
+class GateFailure(AssertionError):
+    """An objective or sequence failed; the text is the whole explanation."""
+
+
+# --------------------------------------------------------------------------- the session
+
+
+class KeptnSession:
+    """Everything pytest-keptn does in a session where a stage is selected."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        from pytest_keptn.errors import ConfigError
+
+        self.config = config
+        self.settings = settings
+        self.root = self._find_root()
+        self.plans, self.shipyard = self._load_plans()
+        self.project = settings.project or self.shipyard.name
+        stage_names = [s.name for s in self.shipyard.stages]
+        if settings.stage == "all":
+            self.selected = tuple(stage_names)
+        else:
+            wanted = [s.strip() for s in str(settings.stage).split(",") if s.strip()]
+            unknown = [s for s in wanted if s not in stage_names]
+            if unknown:
+                raise ConfigError(
+                    f"unknown stage {unknown[0]!r} (stages: {', '.join(stage_names)})",
+                    file=str(self.root / "shipyard.yaml"), field="--keptn-stage",
+                )
+            self.selected = tuple(s for s in stage_names if s in wanted)
+        self.plans = {k: v for k, v in self.plans.items() if k in self.selected}
+        self._history: History | None = None
+        self._prometheus: Any = None
+        self._user_failures: dict[str, list[str]] = {}
+        self._own_rundir = False
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None and "keptn_rundir" in workerinput:
+            self.rundir = Path(workerinput["keptn_rundir"])
+        else:
+            self.rundir = Path(tempfile.mkdtemp(prefix="keptn-run-"))
+            self._own_rundir = True
+        self.pipeline = self._make_pipeline()
+        self.is_worker = workerinput is not None
+
+    # ---- configuration -------------------------------------------------------
+
+    def _find_root(self) -> Path:
+        from pytest_keptn.errors import ConfigError
+
+        if self.settings.root:
+            root = Path(self.settings.root)
+            if not (root / "shipyard.yaml").is_file():
+                raise ConfigError("no shipyard.yaml in this folder", file=str(root), field="--keptn-root")
+            return root
+        for candidate in (self.config.rootpath, self.config.rootpath / "keptn"):
+            if (candidate / "shipyard.yaml").is_file():
+                return candidate
+        raise ConfigError(
+            f"no shipyard.yaml in {self.config.rootpath} or {self.config.rootpath / 'keptn'}; "
+            "set --keptn-root", field="--keptn-root",
+        )
+
+    def _load_plans(self) -> tuple[dict[str, Any], Any]:
+        from pytest_keptn.errors import SpecError
+        from pytest_keptn.sequence import StagePlan
+        from pytest_keptn.spec.shipyard import load_shipyard
+        from pytest_keptn.spec.sli import load_sli, merge_sli
+        from pytest_keptn.spec.slo import load_slo
+
+        shipyard = load_shipyard(self.root / "shipyard.yaml")
+        plans: dict[str, StagePlan] = {}
+        for stage in shipyard.stages:
+            service = self.settings.service or self._guess_service(stage.name)
+            levels = (self.root, self.root / stage.name, self.root / stage.name / service)
+            sli_files = tuple(p / "prometheus" / "sli.yaml" for p in levels
+                              if (p / "prometheus" / "sli.yaml").is_file())
+            indicators = merge_sli(*(load_sli(f) for f in sli_files)) if sli_files else {}
+            slo_path = next((p / "slo.yaml" for p in reversed(levels) if (p / "slo.yaml").is_file()), None)
+            has_evaluation = any(t.name == "evaluation" for q in stage.sequences for t in q.tasks)
+            slo = None
+            if has_evaluation:
+                if slo_path is None:
+                    raise SpecError(
+                        f"stage {stage.name!r} has an evaluation task but no slo.yaml "
+                        f"(looked in {', '.join(str(p) for p in reversed(levels))})",
+                        file=str(self.root / "shipyard.yaml"),
+                        field=f"stages[{stage.name}]",
+                    )
+                slo = load_slo(slo_path, compat=self.settings.compat)
+            plans[stage.name] = StagePlan(stage, service, slo, slo_path, indicators, sli_files)
+        return plans, shipyard
+
+    def _guess_service(self, stage: str) -> str:
+        from pytest_keptn.errors import ConfigError
+
+        folder = self.root / stage
+        services = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        if len(services) == 1:
+            return services[0]
+        for other in sorted(self.root.iterdir()):
+            if other.is_dir():
+                subs = [p.name for p in other.iterdir() if p.is_dir() and (p / "slo.yaml").exists()]
+                if len(subs) == 1:
+                    return subs[0]
+        raise ConfigError(
+            "cannot tell the service: set --keptn-service (or keptn_service)",
+            file=str(self.root), field="--keptn-service",
+        )
+
+    def _make_pipeline(self) -> Pipeline:
+        from pytest_keptn.sequence import Pipeline
+
+        return Pipeline(
+            settings=self.settings,
+            shipyard=self.shipyard,
+            root=self.root,
+            project=self.project,
+            plans=self.plans,
+            selected=self.selected,
+            entry_sequence=str(self.settings.extra.get("sequence", "delivery")),
+            hook=self.config.hook,
+            history=self.history,
+            rundir=self.rundir,
+            say=self.say,
+            targets=self.targets,
+            prometheus_url=self.prometheus_url,
+            user_test_failures=lambda stage: list(self._user_failures.get(stage, [])),
+        )
+
+    def register_builtins(self) -> None:
+        pm = self.config.pluginmanager
+        if self.settings.deployer == "local":
+            from pytest_keptn.deploy.local import LocalDeployer
+
+            pm.register(LocalDeployer(), "keptn-deployer-local")
+        elif self.settings.deployer == "helm":
+            from pytest_keptn.deploy.helm import HelmDeployer
+
+            pm.register(HelmDeployer(), "keptn-deployer-helm")
+        from pytest_keptn.load.locust_driver import LocustDriver
+        from pytest_keptn.load.provider import LocustSLIProvider
+        from pytest_keptn.prometheus.provider import PrometheusSLIProvider
+
+        pm.register(LocustDriver(), "keptn-load-locust")
+        pm.register(PrometheusSLIProvider(), "keptn-sli-prometheus")
+        pm.register(LocustSLIProvider(), "keptn-sli-locust")
+        if pm.hasplugin("html"):
+            pm.register(_HtmlReport(self), "keptn-html")
+        if pm.hasplugin("xdist"):
+            pm.register(_XdistController(self), "keptn-xdist")
+
+    # ---- resources -------------------------------------------------------------
+
+    def history(self) -> History:
+        if self._history is None:
+            from pytest_keptn.gate.history import History
+
+            path = Path(self.settings.history) if self.settings.history else (
+                self.settings.state_path(self.root) / "history.sqlite")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._history = History(path)
+        return self._history
+
+    def _needs_prometheus(self) -> bool:
+        for plan in self.plans.values():
+            if plan.slo is None:
+                continue
+            for objective in plan.slo.objectives:
+                if not objective.sli.startswith("locust_"):
+                    return True
+        return False
+
+    def _embedded(self) -> Any:
+        if self._prometheus is None and self.settings.prometheus_url is None and self._needs_prometheus():
+            from pytest_keptn.prometheus.server import EmbeddedPrometheus
+
+            self.say("starting the embedded Prometheus")
+            self._prometheus = EmbeddedPrometheus(
+                self.settings.state_path(self.root) / "prometheus",
+                binary=self.settings.prometheus_binary,
+                scrape_interval=self.settings.scrape_interval,
+            ).start()
+            self.say(f"embedded Prometheus at {self._prometheus.url}")
+        return self._prometheus
+
+    def targets(self) -> Any:
+        from pytest_keptn.model import TargetRegistry
+
+        embedded = self._embedded()
+        return embedded if embedded is not None else TargetRegistry()
+
+    def prometheus_url(self) -> str | None:
+        if self.settings.prometheus_url:
+            return self.settings.prometheus_url
+        embedded = self._embedded()
+        return str(embedded.url) if embedded is not None else None
+
+    def say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        text = f"[keptn] {line}"
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                reporter.ensure_newline()
+                reporter.write_line(text)
+        else:
+            reporter.write_line(text)
+
+    def close(self) -> None:
+        try:
+            from pytest_keptn.deploy.local import cleanup_session
+
+            cleanup_session()
+        except Exception as exc:  # noqa: BLE001 - must not hide the session's result
+            self.say(f"cleanup: {exc}")
+        if self._prometheus is not None:
+            self._prometheus.stop()
+            self._prometheus = None
+        if self._history is not None:
+            self._history.close()
+            self._history = None
+        if self._own_rundir:
+            import shutil
+
+            shutil.rmtree(self.rundir, ignore_errors=True)
+
+    # ---- collection ------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        file = ShipyardFile.from_parent(session, path=self.root / "shipyard.yaml")
+        new: list[pytest.Item] = []
+        for stage in self.selected:
+            plan = self.plans[stage]
+            node = StageNode.from_parent(file, name=stage)
+            mark = pytest.mark.keptn_stage(stage)
+            if plan.slo is not None:
+                seen: dict[str, int] = {}
+                for index, objective in enumerate(plan.slo.objectives):
+                    name = objective.sli
+                    seen[name] = seen.get(name, 0) + 1
+                    if seen[name] > 1:
+                        name = f"{name}[{seen[name]}]"
+                    item = ObjectiveItem.from_parent(
+                        node, name=name, callobj=_objective_check(stage, index, objective)
+                    )
+                    item.stash[OBJECTIVE_KEY] = (stage, index)
+                    item.add_marker(mark)
+                    new.append(item)
+            for seq in plan.stage.sequences:
+                item = SequenceItem.from_parent(
+                    node, name=f"sequence[{seq.name}]", callobj=_sequence_check(stage, seq.name)
+                )
+                item.stash[SEQUENCE_KEY] = (stage, seq.name)
+                item.add_marker(mark)
+                new.append(item)
+        items.extend(new)
+        session.testscollected += len(new)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not report.failed:
+            return
+        stage = getattr(report, "keptn_user_stage", None)
+        if stage:
+            self._user_failures.setdefault(stage, []).append(report.nodeid.split("::")[-1])
+        if getattr(report, "keptn_kind", None) not in ("objective", "sequence"):
+            self._failed_other += 1
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if OBJECTIVE_KEY in item.stash:
+            report.keptn_kind = "objective"  # type: ignore[attr-defined]
+            report.keptn_status = item.stash.get(STATUS_KEY, "")  # type: ignore[attr-defined]
+        elif SEQUENCE_KEY in item.stash:
+            report.keptn_kind = "sequence"  # type: ignore[attr-defined]
+        else:
+            marker = item.get_closest_marker("keptn_stage")
+            if marker is not None and marker.args:
+                report.keptn_user_stage = str(marker.args[0])  # type: ignore[attr-defined]
+        return report
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        if report.when == "call" and report.passed and getattr(report, "keptn_kind", "") == "objective":
+            status = getattr(report, "keptn_status", "")
+            if status == "warning":
+                return "objective warning", "W", ("WARNING", {"yellow": True})
+            if status == "info":
+                return "objective info", "i", ("INFO", {"cyan": True})
+        return None
+
+    # ---- the session result ----------------------------------------------------
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.is_worker_controller_side():
+            self.pipeline.finish_all()
+        if self.is_worker:
+            return
+        states = self.states()
+        self.outcome = outcome = decide(states, self.settings, self.selected, self.pipeline)
+        self.write_summaries(states)
+        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR,
+                          pytest.ExitCode.USAGE_ERROR):
+            return
+        failed_other = self._failed_other
+        if outcome.failed or failed_other:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        elif exitstatus == pytest.ExitCode.TESTS_FAILED:
+            session.exitstatus = pytest.ExitCode.OK
+
+    def is_worker_controller_side(self) -> bool:
+        # under xdist the controller runs no items: only workers drive sequences
+        return not self.is_worker and bool(getattr(self.config.option, "numprocesses", None))
+
+    _failed_other: int = 0
+
+    def pytest_report_collectionfinish(self, config: pytest.Config) -> str:
+        stages = ", ".join(self.selected)
+        return f"keptn: project {self.project}, stage(s) {stages}, root {self.root}"
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        if self.is_worker:
+            return
+        from pytest_keptn.report.terminal import render_gate_tables
+
+        outcome = getattr(self, "outcome", None)
+        states = self.states()
+        if outcome is None or all(s.status == "pending" for s in states):
+            return
+        terminalreporter.write_sep("=", "Keptn quality gates")
+        for line in render_gate_tables(states, self.pipeline, outcome):
+            terminalreporter.write_line(line)
+
+    def states(self) -> list[SequenceState]:
+        from pytest_keptn.sequence import SequenceState
+
+        out = []
+        for stage in self.selected:
+            for seq in self.plans[stage].stage.sequences:
+                path = self.rundir / f"{stage}.{seq.name}.json"
+                if path.is_file():
+                    out.append(SequenceState.from_json(json.loads(path.read_text())))
+                else:
+                    out.append(SequenceState(stage=stage, sequence=seq.name))
+        return out
+
+    def write_summaries(self, states: list[SequenceState]) -> None:
+        try:
+            from pytest_keptn.report.markdown import write_markdown_summary
+
+            reports = self.stage_reports(states)
+            if reports:
+                fallback = self.settings.state_path(self.root) / "summary.md"
+                fallback.parent.mkdir(parents=True, exist_ok=True)
+                write_markdown_summary(reports, fallback)
+        except ImportError:
+            pass
+
+    def stage_reports(self, states: list[SequenceState]) -> list[Any]:
+        from pytest_keptn.report.html import HistoryEntry, StageReport
+
+        reports = []
+        for state in states:
+            if state.evaluation is None:
+                continue
+            ev = state.evaluation
+            plan = self.plans[state.stage]
+            try:
+                rows = self.history().evaluations(
+                    project=self.project, stage=state.stage, service=plan.service, limit=30
+                )
+            except Exception:  # noqa: BLE001 - the report must not be lost with the history
+                rows = []
+            history = [
+                HistoryEntry(id=r.id, time=str(r.time), image=r.image, tag=r.tag,
+                             result=r.result, score=r.score, data=r.data)
+                for r in rows
+            ]
+            reports.append(StageReport(
+                project=self.project, stage=state.stage, service=plan.service,
+                image=self.settings.image, tag=self.settings.tag,
+                result=ev["result"], score=float(ev["score"]),
+                pass_threshold=float(ev["pass_threshold"]),
+                warning_threshold=ev["warning_threshold"], data=ev["data"], history=history,
+                queries=ev.get("queries", {}),
+                basis={m: basis_text(ev, m) for m in ev.get("compared_values", {})},
+                sequence_result=state.result or "", note=state.message,
+            ))
+        return reports
+
+
+def basis_text(evaluation: dict[str, Any], metric: str) -> str:
+    basis = evaluation.get("basis", {})
+    values = evaluation.get("compared_values", {}).get(metric, [])
+    ids = basis.get("compared_events", [])
+    if not ids:
+        return "no earlier evaluation to compare with"
+    shown = ", ".join(f"{v:g}" for v in values) or "none"
+    return (f"{basis.get('aggregate_function')} of {len(values)} value(s) [{shown}] from "
+            f"{len(ids)} earlier evaluation(s) ({basis.get('compare_with')}, "
+            f"include {basis.get('include_result_with_score')})")
+
+
+STATUS_KEY = pytest.StashKey[str]()
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+        self.warned: list[str] = []
+        self.lines: list[str] = []
+
+
+def decide(states: list[SequenceState], settings: Settings, selected: tuple[str, ...],
+           pipeline: Pipeline) -> _Outcome:
+    """The gates and tasks decide the session, not single objectives."""
+    outcome = _Outcome()
+    for state in states:
+        label = f"{state.stage}.{state.sequence}"
+        if state.status == "not-triggered":
+            if state.stage == selected[0] and state.sequence == pipeline.entry_of(
+                pipeline.plans[state.stage].stage).name:
+                outcome.failed.append(f"{label} refused: {state.message}")
+            continue
+        if state.status != "finished":
+            continue
+        if state.result == "fail":
+            outcome.failed.append(f"{label}: {state.message or 'failed'}")
+        elif state.result == "warning":
+            outcome.warned.append(label)
+            if settings.fail_on_warning:
+                outcome.failed.append(f"{label}: warning (--keptn-fail-on-warning)")
+    return outcome
+
+
+class _Ordering:
+    """Stages in shipyard order; in a stage: user tests, objectives, then sequences."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        keptn = config.stash.get(SESSION_KEY, None)
+        if keptn is None:
+            return
+        order = {s.name: i for i, s in enumerate(keptn.shipyard.stages)}
+        deselected: list[pytest.Item] = []
+        kept: list[pytest.Item] = []
+        for item in items:
+            marker = item.get_closest_marker("keptn_stage")
+            if marker is not None and marker.args and str(marker.args[0]) not in keptn.selected:
+                deselected.append(item)
+            else:
+                kept.append(item)
+
+        def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int, int]:
+            index, item = pair
+            marker = item.get_closest_marker("keptn_stage")
+            if marker is None or not marker.args:
+                return (0, 0, 0, index)
+            kind = 1 if OBJECTIVE_KEY in item.stash else 2 if SEQUENCE_KEY in item.stash else 0
+            return (1, order.get(str(marker.args[0]), 0), kind, index)
+
+        kept = [item for _, item in sorted(enumerate(kept), key=key)]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+def _objective_check(stage: str, index: int, objective: Objective) -> Any:
+    def check(keptn_session: KeptnSession, request: pytest.FixtureRequest) -> None:
+        from pytest_keptn.report.terminal import explain_objective
+
+        state = keptn_session.pipeline.prepare(stage)
+        if state.evaluation is None:
+            why = state.message or (state.failed_task.message if state.failed_task else "")
+            if state.status == "not-triggered":
+                pytest.skip(f"{stage}: {why}")
+            pytest.skip(f"{stage}: not evaluated: {why or 'the sequence stopped before the evaluation'}")
+        row = _find_row(state.evaluation, objective.sli, index, keptn_session, stage)
+        item = request.node
+        if row is None:
+            raise GateFailure(
+                f"{stage}: objective {objective.sli}: no result row (Keptn 0.8.7 drops objectives "
+                "whose SLI has no value, but keeps their weight)"
+            )
+        status = str(row.get("status"))
+        item.stash[STATUS_KEY] = status
+        value = row.get("value", {})
+        props = [
+            ("keptn_stage", stage), ("keptn_sli", objective.sli),
+            ("keptn_value", value.get("value")), ("keptn_success", value.get("success")),
+            ("keptn_status", status), ("keptn_score", row.get("score")),
+            ("keptn_weight", objective.weight), ("keptn_key_sli", objective.key_sli),
+            ("keptn_pass_targets", json.dumps(row.get("passTargets"))),
+            ("keptn_warning_targets", json.dumps(row.get("warningTargets"))),
+            ("keptn_query", state.evaluation.get("queries", {}).get(objective.sli, "")),
+        ]
+        item.user_properties.extend(props)
+        if status == "fail":
+            raise GateFailure(explain_objective(stage, objective, row, state.evaluation))
+
+    return check
+
+
+def _find_row(evaluation: dict[str, Any], sli: str, index: int, keptn: KeptnSession,
+              stage: str) -> dict[str, Any] | None:
+    plan = keptn.plans[stage]
+    assert plan.slo is not None
+    occurrence = sum(1 for o in plan.slo.objectives[:index] if o.sli == sli)
+    rows = [r for r in evaluation["data"]["evaluation"].get("indicatorResults") or []
+            if r.get("value", {}).get("metric") == sli]
+    return rows[occurrence] if occurrence < len(rows) else None
+
+
+def _sequence_check(stage: str, sequence: str) -> Any:
+    def check(keptn_session: KeptnSession) -> None:
+        from pytest_keptn.report.terminal import explain_sequence
+
+        pipeline = keptn_session.pipeline
+        state = pipeline.finish(stage, sequence)
+        if state.status == "not-triggered":
+            refused = stage == pipeline.selected[0] and sequence == pipeline.entry_of(
+                pipeline.plans[stage].stage).name
+            if refused:
+                raise GateFailure(f"{stage}.{sequence} refused: {state.message}")
+            pytest.skip(f"{stage}.{sequence}: {state.message}")
+        if state.result == "fail":
+            raise GateFailure(explain_sequence(state))
+
+    return check
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def keptn_session(request: pytest.FixtureRequest) -> KeptnSession:
+    """The pytest-keptn session (skips the test when no stage is selected)."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        pytest.skip("pytest-keptn is off: no --keptn-stage given")
+    return session
+
+
+def _stage_of(request: pytest.FixtureRequest, keptn: KeptnSession) -> str:
+    marker = request.node.get_closest_marker("keptn_stage")
+    return str(marker.args[0]) if marker is not None and marker.args else keptn.selected[0]
+
+
+@pytest.fixture
+def keptn_stage_context(request: pytest.FixtureRequest, keptn_session: KeptnSession) -> Any:
+    """The :class:`pytest_keptn.model.StageContext` of the test's stage."""
+    return keptn_session.pipeline.context(_stage_of(request, keptn_session))
+
+
+@pytest.fixture
+def keptn_service_url(request: pytest.FixtureRequest, keptn_session: KeptnSession) -> str:
+    """The URL of the build under test in the test's stage (the canary for blue/green)."""
+    stage = _stage_of(request, keptn_session)
+    state = keptn_session.pipeline.deploy(stage)
+    if state.status == "not-triggered":
+        pytest.skip(f"{stage}: {state.message}")
+    if state.failed_task is not None:
+        pytest.fail(f"{stage}: {state.failed_task.name} task failed: {state.failed_task.message}",
+                    pytrace=False)
+    url = keptn_session.pipeline.service_url(state)
+    if url is None:
+        pytest.skip(f"{stage}: nothing deployed (deployer {keptn_session.settings.deployer})")
+    return url
+
+
+# --------------------------------------------------------------------------- optional plugins
+
+
+class _HtmlReport:
+    """pytest-html integration, registered only when pytest-html is active."""
+
+    def __init__(self, keptn: KeptnSession) -> None:
+        self.keptn = keptn
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = f"Keptn quality report: {self.keptn.project}"
+
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str], session: pytest.Session) -> None:
+        from pytest_keptn.report.html import render_html
+
+        reports = self.keptn.stage_reports(self.keptn.states())
+        if reports:
+            prefix.append(render_html(reports))
+
+
+class _XdistController:
+    """Hands the run folder to xdist workers so a stage runs once for all of them."""
+
+    def __init__(self, keptn: KeptnSession) -> None:
+        self.keptn = keptn
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["keptn_rundir"] = str(self.keptn.rundir)
+
+
+def iter_env_secrets(settings: Settings) -> Iterator[str]:
+    for name in (settings.prometheus_token_env, settings.prometheus_user_env,
+                 settings.prometheus_password_env):
+        if name and os.environ.get(name):
+            yield os.environ[name]

@@ -1,0 +1,215 @@
+"""Child processes of this session: start, readiness, stop, and the no-orphans bookkeeping.
+
+Every process a deployer or load driver starts runs in its own process group
+(``start_new_session=True``) so that stopping it also stops whatever it forked (a Locust
+master's workers, a shell's children). The session registry remembers each one with its role;
+:func:`cleanup_session` stops them all at session end, on SIGINT and from ``atexit``, sparing
+primaries when the user asked to keep them serving.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Started:
+    """One process this session started."""
+
+    pid: int
+    role: str  # "canary" | "primary" | "direct" | "load"
+    keep: bool = False  # survive the session (a primary with keep_primaries)
+    on_stop: Callable[[int], None] | None = None  # e.g. drop it from the state file
+
+
+_LOCK = threading.RLock()
+_SESSION: dict[int, Started] = {}
+_ATEXIT_REGISTERED = False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot); None when it is gone.
+
+    Stored with the pid so that a recycled pid is not mistaken for our process.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields and fields[0] == "Z":  # a zombie is as good as gone
+        return None
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def alive(pid: int, start_ticks: int | None = None) -> bool:
+    """Whether ``pid`` still runs (and, when given, is the process that started at ``start_ticks``)."""
+    if pid <= 0:
+        return False
+    ticks = process_start_ticks(pid)
+    if ticks is None:
+        if Path("/proc/self/stat").exists():
+            return False
+        try:  # no /proc (not Linux): fall back to signal 0
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return start_ticks is None or ticks == start_ticks
+
+
+def stop_pid(pid: int, *, timeout: float = 5.0, start_ticks: int | None = None) -> bool:
+    """SIGTERM the process group of ``pid``, then SIGKILL after ``timeout``. True if it was running."""
+    if not alive(pid, start_ticks):
+        _reap(pid)
+        return False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            _reap(pid)
+            if not alive(pid):
+                return True
+            time.sleep(0.02)
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    except OSError:
+        pass
+
+
+def wait_ready(
+    url: str, is_running: Callable[[], bool], timeout: float, *, interval: float = 0.05
+) -> str | None:
+    """Poll ``url`` until it answers 2xx. Returns None when ready, else why not."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        if not is_running():
+            return "exited"
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
+                if 200 <= response.status < 300:
+                    return None
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (OSError, ValueError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        if time.monotonic() >= deadline:
+            return f"not ready after {timeout:g}s ({last})"
+        time.sleep(interval)
+
+
+def log_tail(path: Path | None, lines: int = 8, limit: int = 600) -> str:
+    """The last lines of a log, joined with `` | `` so that an error stays one line."""
+    if path is None:
+        return ""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = " | ".join(line.strip() for line in text.splitlines()[-lines:] if line.strip())
+    return tail[-limit:]
+
+
+def track(started: Started) -> None:
+    """Remember a process of this session (and make sure the session cleans up at exit)."""
+    global _ATEXIT_REGISTERED
+    with _LOCK:
+        _SESSION[started.pid] = started
+        if not _ATEXIT_REGISTERED:
+            atexit.register(cleanup_session)
+            _install_sigterm()
+            _ATEXIT_REGISTERED = True
+
+
+def forget(pid: int) -> None:
+    with _LOCK:
+        _SESSION.pop(pid, None)
+
+
+def update(pid: int, *, role: str | None = None, keep: bool | None = None) -> None:
+    with _LOCK:
+        started = _SESSION.get(pid)
+        if started is None:
+            return
+        if role is not None:
+            started.role = role
+        if keep is not None:
+            started.keep = keep
+
+
+def session_pids() -> dict[int, str]:
+    with _LOCK:
+        return {pid: s.role for pid, s in _SESSION.items()}
+
+
+def cleanup_session() -> list[int]:
+    """Stop every process this session started, except primaries marked to keep serving.
+
+    Safe to call more than once (session end, SIGINT, ``atexit``). Returns the stopped pids.
+    """
+    with _LOCK:
+        victims = [s for s in _SESSION.values() if not s.keep]
+    stopped: list[int] = []
+    for started in victims:
+        if stop_pid(started.pid, timeout=3.0):
+            stopped.append(started.pid)
+        forget(started.pid)
+        if started.on_stop is not None:
+            try:
+                started.on_stop(started.pid)
+            except Exception:  # bookkeeping must never stop the cleanup
+                pass
+    return stopped
+
+
+def _install_sigterm() -> None:
+    # A SIGTERM (CI cancelling the job) would otherwise end the interpreter without running
+    # atexit, leaving canaries behind; turn it into SystemExit when nobody else handles it.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        pass
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

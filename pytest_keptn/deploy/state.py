@@ -1,0 +1,116 @@
+"""The deployer's persistent state: what runs in each stage, surviving between pytest runs.
+
+``<workdir>/deploy-state.json``::
+
+    {"version": 1,
+     "services": {"<stage>/<service>": {"primary": {...}, "canary": {...}}}}
+
+Each instance records ``pid``, ``start_ticks`` (to detect a recycled pid), ``port``, ``url``,
+``image``, ``tag``, ``strategy``, ``started`` (UTC ISO time), ``log`` and ``deployer``.
+Writers hold an exclusive ``fcntl`` lock on ``deploy-state.json.lock`` and replace the file
+atomically, so two pytest processes (two CI jobs on one runner) never interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pytest_keptn.errors import DeployError
+
+STATE_FILE = "deploy-state.json"
+
+Instance = dict[str, Any]
+State = dict[str, Any]
+
+
+def state_path(workdir: Path) -> Path:
+    return Path(workdir) / STATE_FILE
+
+
+def key(stage: str, service: str) -> str:
+    return f"{stage}/{service}"
+
+
+def _empty() -> State:
+    return {"version": 1, "services": {}}
+
+
+def read(workdir: Path) -> State:
+    """The current state (without locking: a consistent snapshot thanks to atomic replace)."""
+    path = state_path(workdir)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return _empty()
+    except (OSError, ValueError) as exc:
+        raise DeployError(f"cannot read deployer state: {exc}", file=str(path)) from None
+    if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
+        raise DeployError("not a pytest-keptn deployer state", file=str(path))
+    return data
+
+
+def _write(workdir: Path, data: State) -> None:
+    path = state_path(workdir)
+    fd, tmp = tempfile.mkstemp(prefix=".deploy-state.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def locked(workdir: Path) -> Iterator[State]:
+    """Read-modify-write the state under an exclusive lock; the yielded dict is written back."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / (STATE_FILE + ".lock"), "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            data = read(workdir)
+            yield data
+            _write(workdir, data)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def get(data: State, stage: str, service: str, role: str) -> Instance | None:
+    entry = data["services"].get(key(stage, service), {})
+    found = entry.get(role)
+    return found if isinstance(found, dict) else None
+
+
+def put(data: State, stage: str, service: str, role: str, instance: Instance | None) -> None:
+    entry = data["services"].setdefault(key(stage, service), {})
+    if instance is None:
+        entry.pop(role, None)
+    else:
+        entry[role] = instance
+    if not entry:
+        data["services"].pop(key(stage, service), None)
+
+
+def drop_pid(workdir: Path, pid: int) -> None:
+    """Forget every instance recorded with ``pid`` (it was stopped)."""
+    if not state_path(workdir).exists():
+        return
+    with locked(workdir) as data:
+        for name in list(data["services"]):
+            entry = data["services"][name]
+            for role in list(entry):
+                if isinstance(entry[role], dict) and entry[role].get("pid") == pid:
+                    del entry[role]
+            if not entry:
+                del data["services"][name]

@@ -1,0 +1,55 @@
+"""Keptn CloudEvents: ``sh.keptn.event.evaluation.finished`` written as JSON files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_keptn.errors import HistoryError
+from pytest_keptn.model import Window
+
+EVALUATION_FINISHED = "sh.keptn.event.evaluation.finished"
+SOURCE = "pytest-keptn"
+
+
+def evaluation_finished_event(
+    data: Mapping[str, Any],
+    *,
+    event_id: str,
+    time: datetime,
+    shkeptncontext: str | None = None,
+    triggeredid: str | None = None,
+) -> dict[str, Any]:
+    """A CloudEvent 1.0 envelope around an evaluation.finished ``data`` mapping."""
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": SOURCE,
+        "type": EVALUATION_FINISHED,
+        "time": Window.keptn_time(time),
+        "datacontenttype": "application/json",
+        "shkeptncontext": shkeptncontext or event_id,
+    }
+    if triggeredid:
+        event["triggeredid"] = triggeredid
+    event["data"] = dict(data)
+    return event
+
+
+def write_event(folder: Path, event: Mapping[str, Any]) -> Path:
+    """Write one event as ``<folder>/<stage>-<service>-<id>.json``; returns the path."""
+    data = event.get("data") or {}
+    parts = [str(data.get("stage") or ""), str(data.get("service") or ""), str(event.get("id"))]
+    name = "-".join(p for p in parts if p) + ".json"
+    path = Path(folder) / name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(event, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise HistoryError(f"cannot write event: {exc.strerror or exc}", file=str(path)) from None
+    return path

@@ -1,0 +1,438 @@
+"""Lighthouse 0.8.7 scoring (§3-§6): objectives, targets, total score, and the evaluation result.
+
+Floats are computed in the same operation order as Go, so scores and targets match bit for bit.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_keptn.errors import SpecError
+from pytest_keptn.gate.criteria import Criterion, aggregate, compare, target
+from pytest_keptn.model import SLIResult, Window
+from pytest_keptn.spec.slo import COMPAT_087, SLO, Objective, TotalScore, load_slo
+
+MISSING_MESSAGE = "no value received from SLI provider"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One criterion's outcome: Keptn's ``{criteria, targetValue, violated}``."""
+
+    criteria: str
+    target_value: float
+    violated: bool
+
+    def to_keptn(self) -> dict[str, Any]:
+        return {
+            "criteria": self.criteria,
+            "targetValue": self.target_value,
+            "violated": self.violated,
+        }
+
+
+@dataclass(frozen=True)
+class IndicatorResult:
+    """One objective's row of an evaluation (Keptn's ``indicatorResults[]`` entry)."""
+
+    sli: str
+    display_name: str
+    value: float
+    success: bool
+    message: str
+    score: float
+    status: str  # pass | warning | fail | info
+    key_sli: bool = False
+    weight: int = 1
+    pass_targets: tuple[Target, ...] | None = None
+    warning_targets: tuple[Target, ...] | None = None
+    compared_values: tuple[float, ...] = ()
+    aggregate_function: str = "avg"
+    query: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.sli
+
+    def to_keptn(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"metric": self.sli, "value": self.value, "success": self.success}
+        if self.message:
+            value["message"] = self.message
+        return {
+            "score": self.score,
+            "value": value,
+            "displayName": self.display_name,
+            "passTargets": None
+            if self.pass_targets is None
+            else [t.to_keptn() for t in self.pass_targets],
+            "warningTargets": None
+            if self.warning_targets is None
+            else [t.to_keptn() for t in self.warning_targets],
+            "keySli": self.key_sli,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of a quality gate: Keptn's evaluation.finished, as Python values."""
+
+    result: str  # pass | warning | fail
+    score: float
+    indicator_results: tuple[IndicatorResult, ...] = ()
+    compared_events: tuple[str, ...] = ()
+    pass_threshold: float = 0.0
+    warning_threshold: float | None = None
+    key_sli_failed: bool = False
+    maximum_score: float = 0.0
+    message: str = ""
+    id: str | None = None
+    slo: SLO | None = None
+    time_start: str = ""
+    time_end: str = ""
+    slo_file_content: str = ""  # base64, for imported evaluations without an SLO object
+    _index: dict[str, list[float]] | None = field(default=None, repr=False, compare=False)
+
+    def values_by_metric(self) -> dict[str, list[float]]:
+        """Successful indicator values per metric, in row order (the comparison basis)."""
+        if self._index is None:
+            index: dict[str, list[float]] = {}
+            for row in self.indicator_results:
+                if row.success:
+                    index.setdefault(row.sli, []).append(row.value)
+            object.__setattr__(self, "_index", index)
+            return index
+        return self._index
+
+    def to_keptn(
+        self,
+        *,
+        project: str = "",
+        stage: str = "",
+        service: str = "",
+        window: Window | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The ``data`` of an ``sh.keptn.event.evaluation.finished`` event in Keptn 0.8's shape."""
+        if self.slo is not None:
+            content = base64.b64encode(self.slo.raw).decode("ascii")
+        else:
+            content = self.slo_file_content
+        evaluation: dict[str, Any] = {
+            "timeStart": Window.keptn_time(window.start) if window else self.time_start,
+            "timeEnd": Window.keptn_time(window.end) if window else self.time_end,
+            "result": self.result,
+            "score": self.score,
+            "sloFileContent": content,
+            "indicatorResults": [r.to_keptn() for r in self.indicator_results] or None,
+        }
+        if self.compared_events:
+            evaluation["comparedEvents"] = list(self.compared_events)
+        evaluation["gitCommit"] = ""
+        data: dict[str, Any] = {"project": project, "stage": stage, "service": service}
+        if labels:
+            data["labels"] = dict(labels)
+        data["status"] = "succeeded"
+        data["result"] = self.result
+        if self.message:
+            data["message"] = self.message
+        data["evaluation"] = evaluation
+        return data
+
+    @classmethod
+    def from_keptn(cls, data: Mapping[str, Any], id: str | None = None) -> Evaluation:
+        """Rebuild an evaluation from an evaluation.finished ``data`` mapping (or a whole event)."""
+        if "data" in data and isinstance(data.get("data"), Mapping) and "evaluation" not in data:
+            id = id if id is not None else _opt_str(data.get("id"))
+            data = data["data"]
+        ev = data.get("evaluation") or {}
+        if not isinstance(ev, Mapping):
+            ev = {}
+        rows: list[IndicatorResult] = []
+        for raw in ev.get("indicatorResults") or ():
+            if not isinstance(raw, Mapping):
+                continue
+            value = raw.get("value") or {}
+            rows.append(
+                IndicatorResult(
+                    sli=str(value.get("metric", "")),
+                    display_name=str(raw.get("displayName") or ""),
+                    value=_float(value.get("value")),
+                    success=bool(value.get("success", False)),
+                    message=str(value.get("message") or ""),
+                    score=_float(raw.get("score")),
+                    status=str(raw.get("status") or ""),
+                    key_sli=bool(raw.get("keySli", False)),
+                    pass_targets=_targets(raw.get("passTargets")),
+                    warning_targets=_targets(raw.get("warningTargets")),
+                )
+            )
+        result = str(data.get("result") or ev.get("result") or "")
+        return cls(
+            result=result,
+            score=_float(ev.get("score")),
+            indicator_results=tuple(rows),
+            compared_events=tuple(str(e) for e in ev.get("comparedEvents") or ()),
+            message=str(data.get("message") or ""),
+            id=id,
+            time_start=str(ev.get("timeStart") or ""),
+            time_end=str(ev.get("timeEnd") or ""),
+            slo_file_content=str(ev.get("sloFileContent") or ""),
+        )
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _targets(raw: Any) -> tuple[Target, ...] | None:
+    if raw is None:
+        return None
+    out = []
+    for t in raw:
+        if isinstance(t, Mapping):
+            out.append(
+                Target(
+                    str(t.get("criteria", "")),
+                    _float(t.get("targetValue")),
+                    bool(t.get("violated")),
+                )
+            )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Value:
+    metric: str
+    value: float
+    success: bool
+    message: str
+    query: str = ""
+
+
+def _values(indicator_values: Any) -> dict[str, _Value]:
+    """First value per metric, as lighthouse looks them up."""
+    out: dict[str, _Value] = {}
+    if isinstance(indicator_values, Mapping):
+        for k, v in indicator_values.items():
+            if isinstance(v, SLIResult):
+                out.setdefault(
+                    str(k), _Value(str(k), float(v.value), v.success, v.message, v.query)
+                )
+            else:
+                out.setdefault(str(k), _Value(str(k), float(v), True, ""))
+        return out
+    for item in indicator_values:
+        if isinstance(item, SLIResult):
+            val = _Value(item.metric, float(item.value), item.success, item.message, item.query)
+        elif isinstance(item, Mapping):
+            val = _Value(
+                str(item.get("metric", "")),
+                _float(item.get("value")),
+                bool(item.get("success", False)),
+                str(item.get("message") or ""),
+                str(item.get("query") or ""),
+            )
+        else:
+            raise TypeError(f"indicator value of unsupported type {type(item).__name__}")
+        out.setdefault(val.metric, val)
+    return out
+
+
+def _previous(previous: Iterable[Any]) -> tuple[list[str], dict[str, list[float]]]:
+    """Compared event ids and successful values per metric, newest evaluation first."""
+    ids: list[str] = []
+    index: dict[str, list[float]] = {}
+    for item in previous:
+        ev = item if isinstance(item, Evaluation) else Evaluation.from_keptn(item)
+        if ev.id is not None:
+            ids.append(ev.id)
+        for metric, values in ev.values_by_metric().items():
+            bucket = index.get(metric)
+            if bucket is None:
+                index[metric] = list(values)
+            else:
+                bucket.extend(values)
+    return ids, index
+
+
+def _evaluate_groups(
+    groups: tuple[tuple[Criterion, ...], ...],
+    value: _Value,
+    base: list[float | None],
+    compared: list[float],
+    fn: str,
+) -> tuple[bool, tuple[Target, ...]]:
+    satisfied = False
+    targets: list[Target] = []
+    for group in groups:
+        group_ok = True
+        for c in group:
+            ok, tv = _evaluate_criterion(c, value, base, compared, fn)
+            if not ok:
+                group_ok = False
+            targets.append(Target(c.text, tv, not ok))
+        if group_ok:
+            satisfied = True
+    return satisfied, tuple(targets)
+
+
+def _evaluate_criterion(
+    c: Criterion, value: _Value, base: list[float | None], compared: list[float], fn: str
+) -> tuple[bool, float]:
+    if not value.success or not c.valid:
+        return False, 0.0
+    if not c.relative:
+        return compare(value.value, c.operator, c.value), c.value
+    if not compared:
+        return True, 0.0
+    agg = base[0]
+    if agg is None:
+        agg = base[0] = aggregate(compared, fn)
+    tv = target(c, agg)
+    return compare(value.value, c.operator, tv), tv
+
+
+def score_objective(
+    objective: Objective, value: _Value, compared: list[float], fn: str
+) -> IndicatorResult:
+    base: list[float | None] = [None]
+    pass_ok, pass_targets = _evaluate_groups(objective.pass_groups, value, base, compared, fn)
+    warn_ok, warn_targets = _evaluate_groups(objective.warning_groups, value, base, compared, fn)
+    if objective.is_info:
+        status, score = "info", 0.0
+    elif pass_ok:
+        status, score = "pass", float(objective.weight)
+    elif objective.warning_groups and warn_ok:
+        status, score = "warning", 0.5 * objective.weight
+    else:
+        status, score = "fail", 0.0
+    return IndicatorResult(
+        sli=objective.sli,
+        display_name=objective.display_name,
+        value=value.value,
+        success=value.success,
+        message=value.message,
+        score=score,
+        status=status,
+        key_sli=objective.key_sli,
+        weight=objective.weight,
+        pass_targets=pass_targets if objective.pass_groups else None,
+        warning_targets=warn_targets if objective.warning_groups else None,
+        compared_values=tuple(compared),
+        aggregate_function=fn,
+        query=value.query,
+    )
+
+
+def evaluate(
+    slo: SLO | Mapping[str, Any] | str | Path,
+    indicator_values: Mapping[str, float] | Sequence[Mapping[str, Any]] | Sequence[SLIResult],
+    previous: Iterable[Evaluation | Mapping[str, Any]] = (),
+    *,
+    compat: str | None = None,
+) -> Evaluation:
+    """Score SLI values against an SLO the way Keptn 0.8.7's lighthouse does (§3-§6).
+
+    ``previous`` is the comparison basis exactly as given (newest first): ``Evaluation`` objects,
+    evaluation.finished ``data`` mappings, or whole CloudEvents with ``id`` and ``data``.
+    By default a missing SLI value is a failed row ("no value received from SLI provider",
+    which triggers ``key_sli``); ``compat="0.8.7"`` drops it from the rows but keeps its weight.
+    """
+    spec = slo if isinstance(slo, SLO) else load_slo(slo, compat=compat)
+    values = _values(indicator_values)
+    ids, index = _previous(previous)
+    fn = spec.comparison.aggregate_function
+    rows: list[IndicatorResult] = []
+    maximum = 0.0
+    key_failed = False
+    for objective in spec.objectives:
+        if objective.pass_groups:
+            maximum += objective.weight
+        value = values.get(objective.sli)
+        if value is None:
+            if compat == COMPAT_087:
+                continue  # 0.8.7: dropped from the rows, weight still counted, key_sli ignored
+            value = _Value(objective.sli, 0.0, False, MISSING_MESSAGE)
+        row = score_objective(objective, value, index.get(objective.sli, []), fn)
+        if row.status == "fail" and objective.key_sli:
+            key_failed = True
+        rows.append(row)
+
+    result, score, pass_threshold, warning_threshold = calculate_score(
+        [row.score for row in rows], maximum, key_failed, spec.total_score, file=spec.file
+    )
+    return Evaluation(
+        result=result,
+        score=score,
+        indicator_results=tuple(rows),
+        compared_events=tuple(ids),
+        pass_threshold=pass_threshold,
+        warning_threshold=warning_threshold,
+        key_sli_failed=key_failed,
+        maximum_score=maximum,
+        slo=spec,
+    )
+
+
+def calculate_score(
+    scores: Sequence[float],
+    maximum: float,
+    key_sli_failed: bool,
+    total_score: TotalScore | None,
+    *,
+    file: str | None = None,
+) -> tuple[str, float, float, float | None]:
+    """Lighthouse's ``calculateScore`` (§6): (result, score, pass threshold, warning threshold).
+
+    A missing or unparsable threshold (only possible under compat="0.8.7") is a SpecError.
+    """
+    pass_threshold = 0.0
+    warning_threshold: float | None = None
+    if maximum == 0:
+        if total_score is not None:
+            try:
+                pass_threshold = total_score.pass_threshold
+                warning_threshold = total_score.warning_threshold
+            except ValueError:
+                pass
+        return "pass", 100.0, pass_threshold, warning_threshold
+    total = 0.0
+    for value in scores:
+        total += value
+    score = 100.0 * (total / maximum)
+    if total_score is None:
+        raise SpecError("no target score defined", file=file, field="total_score.pass")
+    try:
+        pass_threshold = total_score.pass_threshold
+    except ValueError as exc:
+        raise SpecError(str(exc), file=file, field="total_score.pass") from None
+    if score >= pass_threshold and not key_sli_failed:
+        return "pass", score, pass_threshold, _warning_or_none(total_score)
+    if total_score.warning_text != "" and not key_sli_failed:
+        try:
+            warning_threshold = total_score.warning_threshold
+        except ValueError as exc:
+            raise SpecError(str(exc), file=file, field="total_score.warning") from None
+        assert warning_threshold is not None
+        result = "warning" if score >= warning_threshold else "fail"
+        return result, score, pass_threshold, warning_threshold
+    return "fail", score, pass_threshold, _warning_or_none(total_score)
+
+
+def _warning_or_none(total_score: TotalScore) -> float | None:
+    try:
+        return total_score.warning_threshold
+    except ValueError:
+        return None

@@ -1,0 +1,179 @@
+"""The Locust runner, run as ``python -m pytest_keptn.load._child``: the only place locust is imported.
+
+Importing locust monkey-patches the whole process with gevent, so it never happens in the
+pytest process (ecosystem-notes.md §3.6). The parent reads one JSON object per stdout line:
+
+* ``{"event": "waiting", "workers": k, "expected": n}`` while a master waits for workers;
+* ``{"event": "status", "elapsed", "total", "users", "requests", "failures", "rps", "p95"}``
+  every second during the run (``rps`` over the last second);
+* ``{"event": "result", "start", "end", ...}`` once at the end: the load window (UTC, from
+  the moment users start spawning to the moment they are stopped) and the statistics;
+* ``{"event": "error", "message"}`` when the run could not happen (exit code 2).
+
+Modes: one local process (default); ``--workers N``: a master on 127.0.0.1 with N local
+``locust --worker`` processes; ``--master-bind HOST:PORT --expect-workers N``: a master that
+waits for remote workers started with
+``locust -f locustfile.py --worker --master-host HOST --master-port PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+
+def emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def fail(message: str) -> int:
+    emit("error", message=" ".join(message.split()))
+    return 2
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pytest_keptn.load._child")
+    parser.add_argument("--locustfile", required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--spawn-rate", type=float, default=10.0)
+    parser.add_argument("--run-time", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--master-bind", default=None)
+    parser.add_argument("--expect-workers", type=int, default=1)
+    parser.add_argument("--worker-wait", type=float, default=120.0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Imported here, in the child only: this monkey-patches the process with gevent.
+    import gevent
+    import locust
+    from locust import log as locust_log
+    from locust.env import Environment
+    from locust.util.load_locustfile import load_locustfile
+
+    setup_logging: Any = locust_log.setup_logging  # untyped in locust
+    setup_logging("WARNING")
+    try:
+        user_map, _shapes = load_locustfile(args.locustfile)
+    except BaseException as exc:  # SyntaxError, ImportError, SystemExit from a locustfile
+        return fail(f"locustfile {args.locustfile} failed to import: {type(exc).__name__}: {exc}")
+    if not user_map:
+        return fail(f"locustfile {args.locustfile} defines no User class")
+    env = Environment(user_classes=list(user_map.values()), host=args.host, events=locust.events)
+
+    workers: list[subprocess.Popen[bytes]] = []
+    distributed = bool(args.workers or args.master_bind)
+    try:
+        if args.master_bind:
+            host, _, port = args.master_bind.rpartition(":")
+            try:
+                runner: Any = env.create_master_runner(host or "127.0.0.1", int(port))
+            except (ValueError, SystemExit) as exc:
+                return fail(f"cannot bind the Locust master to {args.master_bind}: {exc}")
+            expected = args.expect_workers
+        elif args.workers:
+            runner = env.create_master_runner("127.0.0.1", 0)
+            expected = args.workers
+            for _ in range(args.workers):
+                workers.append(subprocess.Popen(
+                    [sys.executable, "-m", "locust", "-f", args.locustfile, "--worker",
+                     "--master-host", "127.0.0.1", "--master-port", str(runner.server.port),
+                     "--loglevel", "WARNING"],
+                    stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                ))
+        else:
+            runner = env.create_local_runner()
+            expected = 0
+        events: Any = env.events
+        events.init.fire(environment=env, runner=runner, web_ui=None)
+
+        if distributed:
+            deadline = time.monotonic() + args.worker_wait
+            last = -1.0
+            while len(runner.clients.ready) < expected:
+                if time.monotonic() > deadline:
+                    return fail(f"only {len(runner.clients.ready)} of {expected} Locust workers "
+                                f"connected within {args.worker_wait:g}s")
+                if any(w.poll() is not None for w in workers):
+                    return fail("a local Locust worker exited before the run started")
+                if time.monotonic() - last >= 2.0:
+                    emit("waiting", workers=len(runner.clients.ready), expected=expected)
+                    last = time.monotonic()
+                gevent.sleep(0.1)
+
+        start = datetime.now(UTC)
+        t0 = time.monotonic()
+        runner.start(args.users, spawn_rate=args.spawn_rate)
+        previous = 0
+        tick = 1
+        while True:
+            now = time.monotonic() - t0
+            if now >= args.run_time:
+                break
+            gevent.sleep(min(tick - now, args.run_time - now))
+            if time.monotonic() - t0 >= tick:
+                tick += 1
+                total = env.stats.total  # runner.start() may replace the stats objects
+                done = total.num_requests
+                emit("status", elapsed=round(time.monotonic() - t0, 2), total=args.run_time,
+                     users=runner.user_count, requests=done, failures=total.num_failures,
+                     rps=done - previous, p95=total.get_response_time_percentile(0.95) or 0)
+                previous = done
+        runner.stop()
+        end = datetime.now(UTC)
+        if distributed:
+            gevent.sleep(2.0)  # the workers' last stats reports (they report every 3 s)
+        result = summarize(env, start, end)
+        result["workers"] = expected
+        emit("result", **result)
+        runner.quit()
+        return 0
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                try:
+                    worker.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+
+
+def summarize(env: Any, start: datetime, end: datetime) -> dict[str, Any]:
+    total = env.stats.total
+    seconds = max((end - start).total_seconds(), 1e-9)
+
+    def entry(stats: Any) -> dict[str, Any]:
+        return {
+            "method": stats.method, "name": stats.name,
+            "requests": stats.num_requests, "failures": stats.num_failures,
+            "rps": stats.num_requests / seconds,
+            "avg_ms": stats.avg_response_time,
+            "p50_ms": stats.get_response_time_percentile(0.5) or 0,
+            "p95_ms": stats.get_response_time_percentile(0.95) or 0,
+            "p99_ms": stats.get_response_time_percentile(0.99) or 0,
+            "max_ms": stats.max_response_time or 0,
+        }
+
+    errors = sorted(env.stats.errors.values(), key=lambda e: -e.occurrences)
+    exceptions = list(getattr(env.runner, "exceptions", {}).values())
+    return {
+        "start": start.isoformat(), "end": end.isoformat(),
+        **{k: v for k, v in entry(total).items() if k not in ("method", "name")},
+        "locust_total_rps": total.total_rps,
+        "endpoints": [entry(s) for s in env.stats.entries.values()],
+        "errors": [{"method": e.method, "name": e.name, "error": str(e.error),
+                    "occurrences": e.occurrences} for e in errors],
+        "exceptions": [{"msg": str(x.get("msg", "")), "count": int(x.get("count", 0))}
+                       for x in exceptions][:5],
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""The Locust load driver: runs the stage's locustfile in a child process and reads its stats.
+
+Locust is never imported here (it monkey-patches the process with gevent); the child
+``python -m pytest_keptn.load._child`` does that and reports one JSON line per second.
+
+Settings, strongest first: ``--keptn-locust-users/-spawn-rate/-run-time`` > the shipyard test
+task's properties (``users``, ``spawn_rate``, ``run_time``) > ``locust/locust.conf``
+(``users``/``u``, ``spawn-rate``/``r``, ``run-time``/``t``) > 10 users, 10/s, 10 s.
+
+The **load window** recorded in the :class:`LoadResult` runs from the moment users start
+spawning to the moment they are stopped (both measured in the child, UTC); worker start-up
+and the final stats collection are outside it.
+
+Scaling: ``--keptn-locust-workers=N`` runs a master and N local worker processes on
+127.0.0.1. ``--keptn-locust-master-bind=HOST:PORT`` runs a master bound to HOST:PORT that
+waits for ``--keptn-locust-expect-workers`` remote workers, started on other machines with::
+
+    locust -f locustfile.py --worker --master-host HOST --master-port PORT
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from pytest_keptn.deploy import procs
+from pytest_keptn.errors import LoadError
+from pytest_keptn.model import LoadResult, StageContext, Window
+
+DEFAULT_USERS = 10
+DEFAULT_SPAWN_RATE = 10.0
+DEFAULT_RUN_TIME = 10.0
+WORKER_WAIT = 120.0
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
+
+
+def parse_run_time(value: object, *, source: str = "run_time") -> float:
+    """``10s``, ``1m30s``, ``2h``, ``45`` (seconds) -> seconds."""
+    text = str(value).strip().lower()
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = _DURATION.findall(text)
+        if not parts or _DURATION.sub("", text).strip():
+            raise LoadError(f"run time {value!r} is not a duration like 30s, 1m30s or 2h",
+                            field=source) from None
+        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise LoadError(f"run time {value!r} must be positive", field=source)
+    return seconds
+
+
+def read_locust_conf(path: Path | None) -> dict[str, str]:
+    """The ``key = value`` lines of a Locust config file (keys normalized to ``spawn_rate``...)."""
+    if path is None:
+        return {}
+    aliases = {"u": "users", "r": "spawn_rate", "t": "run_time", "hatch_rate": "spawn_rate"}
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("["):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep:
+            name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        name = name.strip().lstrip("-").replace("-", "_")
+        out[aliases.get(name, name)] = value.strip().strip("'\"")
+    return out
+
+
+def resolve(ctx: StageContext, properties: dict[str, object], conf: dict[str, str],
+            conf_path: Path | None) -> tuple[int, float, float]:
+    settings = ctx.settings
+
+    def pick(setting: object, prop: str) -> tuple[object, str] | None:
+        if setting is not None:
+            return setting, f"keptn_locust_{prop}"
+        if properties.get(prop) is not None:
+            return properties[prop], prop
+        if conf.get(prop) is not None:
+            return conf[prop], f"{conf_path}: {prop}"
+        return None
+
+    try:
+        users_p = pick(settings.locust_users, "users")
+        users = int(str(users_p[0])) if users_p else DEFAULT_USERS
+        rate_p = pick(settings.locust_spawn_rate, "spawn_rate")
+        rate = float(str(rate_p[0])) if rate_p else DEFAULT_SPAWN_RATE
+    except ValueError as exc:
+        raise LoadError(f"bad Locust users or spawn rate: {exc}") from None
+    time_p = pick(settings.locust_run_time, "run_time")
+    run_time = parse_run_time(time_p[0], source=time_p[1]) if time_p else DEFAULT_RUN_TIME
+    if users < 1 or rate <= 0:
+        raise LoadError(f"Locust needs at least 1 user and a positive spawn rate (got {users}, {rate})")
+    return users, rate, run_time
+
+
+def _reader(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+class LocustDriver:
+    """Drive the test task's load with Locust (the built-in load driver)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_keptn_run_load(
+        self, ctx: StageContext, url: str, properties: dict[str, object]
+    ) -> LoadResult | None:
+        locustfile = ctx.resource("locust/locustfile.py")
+        if locustfile is None:
+            return None
+        conf_path = ctx.resource("locust/locust.conf")
+        users, rate, run_time = resolve(ctx, dict(properties or {}), read_locust_conf(conf_path),
+                                        conf_path)
+        return run_locust(ctx, url, locustfile, users=users, spawn_rate=rate, run_time=run_time)
+
+
+def run_locust(
+    ctx: StageContext, url: str, locustfile: Path, *, users: int, spawn_rate: float,
+    run_time: float,
+) -> LoadResult:
+    """Run Locust in a child process against ``url``; LoadError when no usable load happened."""
+    settings = ctx.settings
+    workers = int(settings.locust_workers or 0)
+    argv = [
+        sys.executable, "-m", "pytest_keptn.load._child", "--locustfile", str(locustfile),
+        "--host", url, "--users", str(users), "--spawn-rate", f"{spawn_rate:g}",
+        "--run-time", f"{run_time:g}", "--worker-wait", f"{WORKER_WAIT:g}",
+    ]
+    mode = "1 process"
+    if settings.locust_master_bind:
+        argv += ["--master-bind", str(settings.locust_master_bind),
+                 "--expect-workers", str(int(settings.locust_expect_workers or 1))]
+        mode = f"master on {settings.locust_master_bind}"
+    elif workers > 0:
+        argv += ["--workers", str(workers)]
+        mode = f"{workers} workers"
+    logs = ctx.workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"locust-{ctx.stage}-{ctx.service}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.log"
+    what = f"locustfile {locustfile}"
+    ctx.say(f"load: {users} users (spawn {spawn_rate:g}/s) for {run_time:g}s against {url} "
+            f"({mode}; log {log})")
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    with open(log, "ab") as err:
+        child = subprocess.Popen(
+            argv, cwd=locustfile.parent, stdout=subprocess.PIPE, stderr=err,
+            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        )
+    procs.track(procs.Started(child.pid, "load"))
+    try:
+        assert child.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
+        deadline = time.monotonic() + run_time + WORKER_WAIT + 60.0
+        while True:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                error = f"Locust did not finish within {run_time:g}s + grace; log {log}"
+                break
+            if line is None:
+                break
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # a locustfile's own print()
+            event = message.get("event")
+            if event == "status":
+                ctx.say(
+                    f"load: {message['elapsed']:.0f}/{message['total']:g}s "
+                    f"users={message['users']} rps={message['rps']:.0f} "
+                    f"requests={message['requests']} failures={message['failures']} "
+                    f"p95={message['p95']:.0f}ms"
+                )
+            elif event == "waiting":
+                ctx.say(f"load: waiting for Locust workers "
+                        f"({message['workers']}/{message['expected']} connected)")
+            elif event == "result":
+                result = message
+            elif event == "error":
+                error = str(message.get("message"))
+        if error is None and result is None:
+            code = child.wait(timeout=10)
+            error = (f"the Locust process exited with code {code} without a result; "
+                     f"log {log}: {procs.log_tail(log, 3)}")
+    finally:
+        if child.poll() is None:
+            try:
+                child.wait(timeout=5 if result is not None else 0.1)
+            except subprocess.TimeoutExpired:
+                pass
+        procs.stop_pid(child.pid, timeout=2.0)
+        procs.forget(child.pid)
+        child.poll()
+    if error is not None:
+        raise LoadError(f"load against {url} failed ({what}): {error}")
+    assert result is not None
+    return _to_result(result, url, what, log, users, spawn_rate, run_time, workers)
+
+
+def _to_result(result: dict[str, Any], url: str, what: str, log: Path, users: int,
+               spawn_rate: float, run_time: float, workers: int) -> LoadResult:
+    requests = int(result["requests"])
+    failures = int(result["failures"])
+    errors = result.get("errors") or []
+    exceptions = result.get("exceptions") or []
+    first = (errors[0]["error"] if errors else exceptions[0]["msg"] if exceptions else "")
+    if requests == 0:
+        raise LoadError(f"load against {url} made no request ({what})"
+                        + (f": first error: {first}" if first else ""))
+    if failures >= requests:
+        raise LoadError(f"every request failed against {url} ({failures} of {requests}; {what}): "
+                        f"first error: {first or 'unknown'}")
+    window = Window(datetime.fromisoformat(result["start"]), datetime.fromisoformat(result["end"]))
+    return LoadResult(
+        window=window,
+        requests=requests,
+        failures=failures,
+        rps=float(result["rps"]),
+        p50_ms=float(result["p50_ms"]),
+        p95_ms=float(result["p95_ms"]),
+        p99_ms=float(result["p99_ms"]),
+        details={
+            "avg_ms": float(result["avg_ms"]),
+            "max_ms": float(result["max_ms"]),
+            "endpoints": result.get("endpoints", []),
+            "errors": errors,
+            "exceptions": exceptions,
+            "users": users, "spawn_rate": spawn_rate, "run_time": run_time,
+            "workers": workers, "host": url, "locustfile": what.split(" ", 1)[1], "log": str(log),
+        },
+    )

@@ -1,0 +1,431 @@
+"""A small, synchronous Prometheus HTTP API client that turns each instant query into an SLIResult.
+
+Works with anything speaking Prometheus' ``/api/v1/query`` (a base URL may carry a path prefix
+such as Mimir's ``/prometheus``). Concurrency uses threads (one shared ``httpx.Client``); never
+asyncio. Credentials live only in the request headers built here: they are scrubbed from every
+message and never shown by ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from pytest_keptn.errors import ConfigError, ProviderError
+from pytest_keptn.model import SLIResult, SLIStatus
+
+_BACKOFF = 0.2  # seconds before the first retry; doubles per retry
+_MAX_BODY = 300  # characters of a non-JSON error body kept in a message
+
+
+def _short(text: str, limit: int = _MAX_BODY) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _unix(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.timestamp():.3f}"
+
+
+def _promql_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid double-quoted PromQL literal
+
+
+class PrometheusClient:
+    """Query a Prometheus-compatible API at ``base_url``; results are typed ``SLIResult`` values.
+
+    ``timeout`` bounds one query including its retries; connection errors and 5xx answers are
+    retried ``retries`` times with backoff, 4xx answers never.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] = {},
+        token: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+        max_workers: int = 16,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = float(timeout)
+        self.retries = max(0, int(retries))
+        self.max_workers = max(1, int(max_workers))
+        all_headers = {str(k): str(v) for k, v in headers.items()}
+        self._secrets: list[str] = [v for k, v in all_headers.items() if _sensitive(k) and v]
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+            self._secrets.append(token)
+        auth: httpx.BasicAuth | None = None
+        if basic_auth is not None:
+            auth = httpx.BasicAuth(basic_auth[0], basic_auth[1])
+            self._secrets += [s for s in basic_auth if s]
+        self._http = httpx.Client(
+            headers=all_headers,
+            auth=auth,
+            timeout=self.timeout,
+            limits=httpx.Limits(
+                max_connections=self.max_workers, max_keepalive_connections=self.max_workers
+            ),
+            follow_redirects=False,
+        )
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PrometheusClient({self.base_url!r}, timeout={self.timeout}, retries={self.retries})"
+
+    __str__ = __repr__
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._http.close()
+
+    def __enter__(self) -> PrometheusClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- helpers ----------------------------------------------------------------------------
+    def scrub(self, text: str) -> str:
+        """``text`` with every credential this client knows replaced by ``***``."""
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _post(self, path: str, data: Mapping[str, str], deadline: float) -> httpx.Response:
+        """POST with retries on connection errors and 5xx; raises httpx errors on giving up."""
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise httpx.TimeoutException("deadline exceeded")
+            try:
+                response = self._http.post(
+                    self.base_url + path, data=dict(data), timeout=httpx.Timeout(remaining)
+                )
+            except httpx.TimeoutException:
+                raise  # retrying a query that timed out would only time out again
+            except httpx.TransportError:
+                if attempt >= self.retries:
+                    raise
+            else:
+                retryable = response.status_code >= 500 and not _is_prom_timeout(response)
+                if not retryable or attempt >= self.retries:
+                    return response
+            pause = min(_BACKOFF * (2**attempt), max(0.0, deadline - time.monotonic()))
+            time.sleep(pause)
+            attempt += 1
+
+    # -- queries ----------------------------------------------------------------------------
+    def query(
+        self,
+        promql: str,
+        at: datetime,
+        *,
+        metric: str = "",
+        aggregate: bool = False,
+        compat: str | None = None,
+    ) -> SLIResult:
+        """Run an instant query at ``at``; never raises for Prometheus-side problems."""
+        first = compat == "0.8.7"  # Keptn 0.8.7 silently takes the first of several series
+        result = self._query(promql, at, metric=metric, aggregate=aggregate, first=first)
+        if compat == "0.8.7":
+            result = _compat_087(result)
+        return result
+
+    def _query(
+        self, promql: str, at: datetime, *, metric: str, aggregate: bool, first: bool = False
+    ) -> SLIResult:
+        base = SLIResult(metric=metric, value=0.0, success=False, query=promql)
+        data = {"query": promql, "time": _unix(at), "timeout": f"{self.timeout:g}s"}
+        deadline = time.monotonic() + self.timeout
+        try:
+            response = self._post("/api/v1/query", data, deadline)
+        except httpx.TimeoutException:
+            return replace(
+                base,
+                status=SLIStatus.TIMEOUT,
+                message=f"query timed out after {self.timeout:g}s: {promql}",
+            )
+        except httpx.TransportError as exc:
+            reason = self.scrub(_short(str(exc) or type(exc).__name__, 150))
+            return replace(
+                base,
+                status=SLIStatus.UNREACHABLE,
+                message=f"Prometheus at {self.base_url} unreachable ({reason}): {promql}",
+            )
+        return self._read(base, response, aggregate, first)
+
+    def _read(
+        self, base: SLIResult, response: httpx.Response, aggregate: bool, first: bool
+    ) -> SLIResult:
+        promql = base.query
+        body: Any = None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        envelope = body if isinstance(body, dict) else {}
+        warnings = tuple(
+            self.scrub(str(w))
+            for key in ("warnings", "infos")
+            for w in (envelope.get(key) or [])
+        )
+        base = replace(base, warnings=warnings)
+        if response.status_code != 200 or envelope.get("status") != "success":
+            error_type = str(envelope.get("errorType") or "")
+            error = str(envelope.get("error") or "")
+            if not envelope:
+                error = _short(response.text) or response.reason_phrase
+            if response.status_code == 401 or response.status_code == 403:
+                error = (error + " (check the Prometheus credentials)").strip()
+            detail = ": ".join(p for p in (error_type, error) if p)
+            status = SLIStatus.TIMEOUT if error_type == "timeout" else SLIStatus.QUERY_ERROR
+            message = f"HTTP {response.status_code} {detail}: {promql}"
+            return replace(base, status=status, message=self.scrub(message))
+        data = envelope.get("data") or {}
+        kind = data.get("resultType")
+        result = data.get("result")
+        if kind == "scalar" and isinstance(result, list) and len(result) == 2:
+            return _sample(base, result[1])
+        if kind == "vector" and isinstance(result, list):
+            if not result:
+                return replace(
+                    base, status=SLIStatus.NO_DATA, message=f"query returned no data: {promql}"
+                )
+            if len(result) > 1 and not aggregate and not first:
+                series = ", ".join(_labels(r.get("metric", {})) for r in result[:3])
+                more = f" and {len(result) - 3} more" if len(result) > 3 else ""
+                return replace(
+                    base,
+                    status=SLIStatus.MULTIPLE,
+                    message=f"query returned {len(result)} series ({series}{more}); "
+                    f"aggregate them (e.g. sum(...)): {promql}",
+                )
+            if len(result) > 1 and aggregate:
+                samples = [_sample(base, r.get("value", [None, None])[1]) for r in result]
+                bad = [s for s in samples if s.status != SLIStatus.VALUE]
+                if bad:
+                    return bad[0]
+                return replace(base, value=sum(s.value for s in samples), success=True,
+                               status=SLIStatus.VALUE)
+            value = result[0].get("value") or [None, None]
+            return _sample(base, value[1] if len(value) == 2 else None)
+        return replace(
+            base,
+            status=SLIStatus.INVALID,
+            message=f"query returned a {kind or 'malformed'} result, not an instant vector "
+            f"or scalar: {promql}",
+        )
+
+    def query_many(
+        self,
+        queries: Mapping[str, str],
+        at: datetime,
+        *,
+        compat: str | None = None,
+        aggregate: Collection[str] = (),
+    ) -> dict[str, SLIResult]:
+        """Run every query concurrently (at most ``max_workers`` at a time), keyed by indicator."""
+        if not queries:
+            return {}
+        pool = self._executor()
+        futures = {
+            name: pool.submit(
+                self.query, q, at, metric=name, aggregate=name in aggregate, compat=compat
+            )
+            for name, q in queries.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise ProviderError("the Prometheus client is closed")
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="keptn-sli")
+            return self._pool
+
+    def wait_fresh(self, jobs: Sequence[str], after: datetime, timeout: float) -> None:
+        """Wait until every job in ``jobs`` has an ``up`` sample at or after ``after``.
+
+        Raises :class:`ProviderError` naming the jobs that have none within ``timeout``.
+        """
+        wanted = sorted(set(jobs))
+        if not wanted:
+            return
+        threshold = after.timestamp() if after.tzinfo else after.replace(tzinfo=UTC).timestamp()
+        promql = "timestamp(" + " or ".join(
+            f"up{{job={_promql_string(j)}}}" for j in wanted
+        ) + ")"
+        deadline = time.monotonic() + timeout
+        last: dict[str, float] = {}
+        problem = ""
+        while True:
+            remaining = deadline - time.monotonic()
+            res = self._fresh_once(promql, min(self.timeout, max(remaining, 0.5)))
+            if isinstance(res, str):
+                problem = res
+            else:
+                problem = ""
+                last.update(res)
+                if all(last.get(j, -math.inf) >= threshold for j in wanted):
+                    return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        stale = [j for j in wanted if last.get(j, -math.inf) < threshold]
+        seen = "; ".join(
+            f"{j}: latest {datetime.fromtimestamp(last[j], UTC).isoformat()}" if j in last
+            else f"{j}: no samples" for j in stale
+        )
+        why = f" ({problem})" if problem else ""
+        raise ProviderError(
+            f"no samples at or after {after.astimezone(UTC).isoformat()} for job(s) "
+            f"{', '.join(stale)} within {timeout:g}s [{seen}]{why}",
+            field="freshness",
+        )
+
+    def _fresh_once(self, promql: str, timeout: float) -> dict[str, float] | str:
+        try:
+            response = self._http.post(
+                self.base_url + "/api/v1/query",
+                data={"query": promql, "time": _unix(datetime.now(UTC))},
+                timeout=httpx.Timeout(timeout),
+            )
+        except httpx.HTTPError as exc:
+            return self.scrub(f"Prometheus unreachable: {_short(str(exc) or type(exc).__name__, 150)}")
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        try:
+            result = response.json()["data"]["result"]
+            return {
+                str(r["metric"].get("job", "")): float(r["value"][1]) for r in result
+            }
+        except (ValueError, KeyError, TypeError, IndexError):
+            return "malformed answer"
+
+
+def _sensitive(header: str) -> bool:
+    h = header.lower()
+    return h in ("authorization", "proxy-authorization", "cookie") or any(
+        w in h for w in ("token", "key", "secret", "auth", "password")
+    )
+
+
+def _is_prom_timeout(response: httpx.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("errorType") == "timeout"
+
+
+def _labels(metric: Mapping[str, str]) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(metric.items())) + "}"
+
+
+def _sample(base: SLIResult, raw: object) -> SLIResult:
+    try:
+        value = float(str(raw))
+    except ValueError:
+        return replace(
+            base,
+            status=SLIStatus.INVALID,
+            message=f"query returned an unparsable value {raw!r}: {base.query}",
+        )
+    if math.isnan(value) or math.isinf(value):
+        return replace(
+            base,
+            status=SLIStatus.INVALID,
+            message=f"query returned {raw} (no valid value): {base.query}",
+        )
+    return replace(base, value=value, success=True, status=SLIStatus.VALUE)
+
+
+def _compat_087(result: SLIResult) -> SLIResult:
+    """Keptn 0.8.7's reading of a query result (semantics §10.4)."""
+    status = result.status
+    if status in (SLIStatus.NO_DATA,) or (
+        status is SLIStatus.INVALID and "unparsable" in result.message
+    ):
+        note = f"compat 0.8.7: {result.message} -> counted as 0"
+        return replace(result, value=0.0, success=True, status=SLIStatus.VALUE, message="",
+                       warnings=(*result.warnings, note))
+    if status is SLIStatus.INVALID:
+        return replace(result, value=0.0, success=False, message="SLI value is NaN")
+    if status in (SLIStatus.QUERY_ERROR, SLIStatus.TIMEOUT, SLIStatus.UNREACHABLE):
+        return replace(result, value=0.0, success=False, message="metric could not be received",
+                       warnings=(*result.warnings, result.message))
+    return result
+
+
+def client_from_settings(settings: Any, url: str) -> PrometheusClient:
+    """A client for ``url`` with the headers and credentials ``settings`` name.
+
+    Token, user and password are read from the environment variables whose *names* the
+    settings hold; a named variable that is unset is a :class:`ConfigError`.
+    """
+    headers: dict[str, str] = {}
+    raw = getattr(settings, "prometheus_headers", None) or ""
+    for part in raw.split(";"):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(
+                f"header {name.strip()[:40]!r} is not 'Name: value'", field="keptn_prometheus_headers"
+            )
+        headers[name.strip()] = value.strip()
+
+    def env(field: str) -> str | None:
+        var = getattr(settings, field, None)
+        if not var:
+            return None
+        value = os.environ.get(var)
+        if value is None:
+            raise ConfigError(f"environment variable {var} is not set", field="keptn_" + field)
+        return value
+
+    token = env("prometheus_token_env")
+    user = env("prometheus_user_env")
+    password = env("prometheus_password_env")
+    basic = (user or "", password or "") if (user is not None or password is not None) else None
+    return PrometheusClient(
+        url,
+        headers=headers,
+        token=token,
+        basic_auth=basic,
+        timeout=float(getattr(settings, "query_timeout", 10.0)),
+    )

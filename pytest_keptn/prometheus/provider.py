@@ -1,0 +1,121 @@
+"""The Prometheus SLI provider: ``pytest_keptn_get_sli`` for indicators of ``sli.yaml`` and the built-ins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+import pytest
+
+from pytest_keptn.errors import KeptnError, ProviderError
+from pytest_keptn.model import LoadResult, SLIResult, SLIStatus, StageContext, Window
+from pytest_keptn.prometheus.client import client_from_settings
+from pytest_keptn.prometheus.render import builtin_query, render_query
+
+# job="x", job='x' (also inside =~ is not matched: only exact job matchers name a target)
+_JOB = re.compile(r"""\bjob\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+
+
+def jobs_in(promql: str) -> list[str]:
+    """The exact ``job`` matcher values of a rendered query, in order, without duplicates."""
+    found: list[str] = []
+    for match in _JOB.finditer(promql):
+        value = match.group(1) if match.group(1) is not None else match.group(2)
+        value = re.sub(r"\\(.)", r"\1", value)
+        if value not in found:
+            found.append(value)
+    return found
+
+
+class PrometheusSLIProvider:
+    """Answers every indicator that has a query in ``sli.yaml`` or is a Keptn built-in."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_keptn_get_sli(
+        self,
+        ctx: StageContext,
+        indicators: Sequence[str],
+        window: Window,
+        deployment: str,
+        load: LoadResult | None,
+    ) -> Sequence[SLIResult] | None:
+        if ctx.prometheus_url is None:
+            return None
+        settings = ctx.settings
+        compat = getattr(settings, "compat", None)
+        results: dict[str, SLIResult] = {}
+        queries: dict[str, str] = {}
+        for name in indicators:
+            template = ctx.sli_indicators.get(name)
+            try:
+                if template is not None:
+                    queries[name] = render_query(
+                        name,
+                        template,
+                        project=ctx.project,
+                        stage=ctx.stage,
+                        service=ctx.service,
+                        window=window,
+                        filters=ctx.slo_filter,
+                        deployment=deployment,
+                    )
+                    continue
+                query = builtin_query(
+                    name,
+                    project=ctx.project,
+                    stage=ctx.stage,
+                    service=ctx.service,
+                    window=window,
+                    filters=ctx.slo_filter,
+                )
+            except ProviderError as exc:
+                results[name] = SLIResult(
+                    metric=name, success=False, status=SLIStatus.QUERY_ERROR, message=str(exc)
+                )
+                continue
+            if query is not None:
+                queries[name] = query
+            elif not name.startswith("locust_"):
+                results[name] = SLIResult(
+                    metric=name,
+                    success=False,
+                    status=SLIStatus.UNKNOWN,
+                    message=f"{name}: unsupported SLI (no query in sli.yaml and no built-in)",
+                )
+        if queries:
+            results.update(self._fetch(ctx, queries, window, compat))
+        ordered = [results[n] for n in indicators if n in results]
+        return ordered
+
+    @staticmethod
+    def _fetch(
+        ctx: StageContext, queries: dict[str, str], window: Window, compat: str | None
+    ) -> dict[str, SLIResult]:
+        assert ctx.prometheus_url is not None
+        settings = ctx.settings
+        jobs: list[str] = []
+        for q in queries.values():
+            jobs += [j for j in jobs_in(q) if j not in jobs]
+        try:
+            client = client_from_settings(settings, ctx.prometheus_url)
+        except KeptnError as exc:
+            return {
+                n: SLIResult(metric=n, success=False, status=SLIStatus.QUERY_ERROR,
+                             message=str(exc), query=q)
+                for n, q in queries.items()
+            }
+        with client:
+            stale = ""
+            if jobs:
+                ctx.say(f"waiting for samples of {', '.join(jobs)} at {Window.keptn_time(window.end)}")
+                try:
+                    client.wait_fresh(jobs, window.end, float(settings.freshness_timeout))
+                except ProviderError as exc:
+                    stale = str(exc)
+            fetched = client.query_many(queries, window.end, compat=compat)
+        if stale:
+            # The values are still read (they may be complete), but the report says why they
+            # may not be.
+            fetched = {n: replace(r, warnings=(*r.warnings, stale)) for n, r in fetched.items()}
+        return fetched

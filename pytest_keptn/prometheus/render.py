@@ -1,0 +1,234 @@
+"""Render an indicator's PromQL from ``sli.yaml`` with Keptn's placeholders (semantics §10.2, §10.3).
+
+Substitution follows Keptn's order (SLO filters ``$k`` then ``$K``; ``$PROJECT``, ``$STAGE``,
+``$SERVICE`` and their lower-case forms; ``$DURATION_SECONDS``; then the later providers'
+``$DEPLOYMENT`` and ``$LABEL.<name>``) and Keptn's substring matching (``$SERVICE_NAME`` becomes
+``<service>_NAME``), but in one pass, so a substituted value is never substituted again.
+
+Escaping (decided here, unlike Keptn, which pastes values verbatim): the template is scanned for
+PromQL string literals. A value that lands inside a ``"..."`` or ``'...'`` literal is escaped
+for that literal (backslash, the quote character, newlines), so ``"}`` inside a value stays
+text and cannot close the matcher. A value that lands inside a raw ```...``` literal may not
+contain a backtick or a newline. A value that lands outside any literal (``[$DURATION_SECONDS]``)
+must be a plain token (letters, digits, ``_ : .``), else the indicator is rejected. As in Keptn,
+SLO filter values lose their ``'`` and ``"`` characters first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pytest_keptn.errors import ProviderError
+from pytest_keptn.model import Window
+
+BUILTIN_INDICATORS = (
+    "throughput",
+    "error_rate",
+    "response_time_p50",
+    "response_time_p90",
+    "response_time_p95",
+)
+
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_:.]*\Z")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_UNRESOLVED = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)?")
+_OPERATORS = ("!=", "=~", "!~", "=")  # two-character operators first
+
+
+def _escape_in_literal(value: str, quote: str, name: str, placeholder: str) -> str:
+    if quote == "`":
+        if "`" in value or "\n" in value or "\r" in value:
+            raise ProviderError(
+                f"value of {placeholder} cannot go inside a `raw` string (backtick or newline)",
+                field=name,
+            )
+        return value
+    out = []
+    for ch in value:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == quote:
+            out.append("\\" + quote)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            raise ProviderError(f"value of {placeholder} contains a control character", field=name)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _substitute(name: str, template: str, replacements: list[tuple[str, str]]) -> str:
+    """Replace placeholders in one pass, escaping each value for where it lands."""
+    out: list[str] = []
+    quote: str | None = None  # the literal we are in, if any
+    i = 0
+    n = len(template)
+    while i < n:
+        ch = template[i]
+        if ch == "$":
+            for placeholder, value in replacements:
+                if template.startswith(placeholder, i):
+                    if quote is None:
+                        if not _PLAIN_TOKEN.match(value):
+                            raise ProviderError(
+                                f"value {value!r} of {placeholder} is used outside a string"
+                                " literal and may only contain letters, digits, '_', ':' and '.'",
+                                field=name,
+                            )
+                        out.append(value)
+                    else:
+                        out.append(_escape_in_literal(value, quote, name, placeholder))
+                    i += len(placeholder)
+                    break
+            else:
+                out.append(ch)
+                i += 1
+            continue
+        if quote is None:
+            if ch in "\"'`":
+                quote = ch
+        elif ch == "\\" and quote != "`" and i + 1 < n:
+            out.append(ch)
+            out.append(template[i + 1])
+            i += 2
+            continue
+        elif ch == quote:
+            quote = None
+        out.append(ch)
+        i += 1
+    rendered = "".join(out)
+    return rendered
+
+
+def _replacements(
+    *,
+    project: str,
+    stage: str,
+    service: str,
+    window: Window,
+    filters: Mapping[str, str],
+    deployment: str,
+    labels: Mapping[str, str],
+) -> list[tuple[str, str]]:
+    reps: list[tuple[str, str]] = []
+    for key, value in filters.items():
+        clean = str(value).replace("'", "").replace('"', "")
+        reps.append(("$" + key, clean))
+        reps.append(("$" + key.upper(), clean))
+    reps += [
+        ("$PROJECT", project),
+        ("$STAGE", stage),
+        ("$SERVICE", service),
+        ("$project", project),
+        ("$stage", stage),
+        ("$service", service),
+        ("$DURATION_SECONDS", window.duration_placeholder),
+        ("$DEPLOYMENT", deployment),
+    ]
+    for key in sorted(labels, key=len, reverse=True):
+        reps.append(("$LABEL." + key, str(labels[key])))
+    return reps
+
+
+def render_query(
+    name: str,
+    template: str,
+    *,
+    project: str,
+    stage: str,
+    service: str,
+    window: Window,
+    filters: Mapping[str, str] = {},
+    deployment: str = "canary",
+    labels: Mapping[str, str] = {},
+) -> str:
+    """Render indicator ``name``'s PromQL ``template`` (§10.2).
+
+    Raises :class:`ProviderError` naming the indicator when a ``$PLACEHOLDER`` is left
+    unresolved or a value cannot be substituted safely.
+    """
+    reps = _replacements(
+        project=project,
+        stage=stage,
+        service=service,
+        window=window,
+        filters=filters,
+        deployment=deployment,
+        labels=labels,
+    )
+    rendered = _substitute(name, template, reps)
+    # Only the template's own text can still hold placeholders: values were escaped, not
+    # re-scanned. Check the template with the known placeholders removed.
+    leftover = template
+    for placeholder, _ in reps:
+        leftover = leftover.replace(placeholder, "")
+    match = _UNRESOLVED.search(leftover)
+    if match:
+        raise ProviderError(
+            f"placeholder {match.group(0)} is not resolved (known: $PROJECT, $STAGE, $SERVICE,"
+            " $DURATION_SECONDS, $DEPLOYMENT, $LABEL.<name>, SLO filter keys)",
+            field=name,
+        )
+    return rendered
+
+
+def _filter_matcher(name: str, key: str, value: str) -> str:
+    if not _LABEL_NAME.match(key):
+        raise ProviderError(f"SLO filter key {key!r} is not a Prometheus label name", field=name)
+    value = str(value)
+    for op in _OPERATORS:
+        if value.startswith(op):
+            rest = value[len(op):].strip()
+            if len(rest) >= 2 and rest[0] == rest[-1] and rest[0] in "'\"":
+                rest = rest[1:-1]
+            break
+    else:
+        op, rest = "=", value.replace("'", "").replace('"', "")
+    return f"{key}{op}'{_escape_in_literal(rest, chr(39), name, 'filter ' + key)}'"
+
+
+def default_filter(
+    name: str, *, project: str, stage: str, service: str, filters: Mapping[str, str] = {}
+) -> str:
+    """Keptn's default label matchers ``F`` (§10.3): the canary job, then one per SLO filter."""
+    job = _escape_in_literal(f"{service}-{project}-{stage}-canary", "'", name, "job")
+    matchers = [] if "job" in filters else [f"job='{job}'"]
+    matchers += [_filter_matcher(name, k, v) for k, v in filters.items()]
+    return ",".join(matchers)
+
+
+def builtin_query(
+    name: str,
+    *,
+    project: str,
+    stage: str,
+    service: str,
+    window: Window,
+    filters: Mapping[str, str] = {},
+) -> str | None:
+    """The built-in query for ``name`` (§10.3), or None when there is none.
+
+    ``error_rate`` is written so that no errors yields 0, not an empty vector.
+    """
+    if name not in BUILTIN_INDICATORS:
+        return None
+    f = default_filter(name, project=project, stage=stage, service=service, filters=filters)
+    d = window.duration_placeholder
+    if name == "throughput":
+        return f"sum(rate(http_requests_total{{{f}}}[{d}]))"
+    if name == "error_rate":
+        return (
+            f"(sum(rate(http_requests_total{{{f},status!~'2..'}}[{d}])) or vector(0))"
+            f"/sum(rate(http_requests_total{{{f}}}[{d}]))"
+        )
+    quantile = "0." + name[-2:]
+    return (
+        f"histogram_quantile({quantile},"
+        f"sum(rate(http_response_time_milliseconds_bucket{{{f}}}[{d}]))by(le))"
+    )

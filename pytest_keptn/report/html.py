@@ -1,0 +1,608 @@
+"""The quality report as an HTML fragment: per-stage summary, objective tables, a Bridge-like
+heatmap of recent evaluations and a sparkline per objective.
+
+Input is plain data (Keptn 0.8 ``evaluation.finished`` ``data`` mappings plus a few labels), so
+this module depends on nothing else in the package and can be fed from stored events. The output
+needs no external assets and no JavaScript: hover details are ``title`` attributes. Every string
+from the input is escaped.
+
+pytest-html 4 inserts ``pytest_html_results_summary`` prefix strings unescaped (``|safe``), so the
+fragment goes straight into ``prefix.append(render_html(stages))``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["HistoryEntry", "StageReport", "format_percent", "render_html"]
+
+STATUSES = ("pass", "warning", "fail", "info")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One stored evaluation of the service in a stage (newest first in ``StageReport.history``)."""
+
+    id: str
+    time: str
+    image: str
+    tag: str
+    result: str
+    score: float
+    data: Mapping[str, Any]  # the evaluation.finished ``data`` of that evaluation
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """What the report shows for one stage of one run."""
+
+    project: str
+    stage: str
+    service: str
+    image: str
+    tag: str
+    result: str  # pass | warning | fail (the gate's), or "" when the stage has no evaluation
+    score: float
+    pass_threshold: float
+    warning_threshold: float | None
+    data: Mapping[str, Any]  # the evaluation.finished ``data`` (Keptn 0.8 §8 shape)
+    history: Sequence[HistoryEntry]  # newest first, including the current evaluation
+    queries: Mapping[str, str] = field(default_factory=dict)  # metric -> rendered PromQL
+    basis: Mapping[str, str] = field(default_factory=dict)  # metric -> comparison basis text
+    sequence_result: str = ""  # e.g. "released" / "rolled back"
+    note: str = ""
+
+
+# --- small helpers ------------------------------------------------------------------------------
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def format_number(value: object) -> str:
+    """Compact, stable number text: 1, 0.0052, 1.234e+06; non-numbers as given."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "–" if value is None else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def format_percent(value: float) -> str:
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _status(value: object) -> str:
+    text = str(value or "").lower()
+    return text if text in STATUSES else "none"
+
+
+def indicator_results(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    evaluation = data.get("evaluation") if isinstance(data, Mapping) else None
+    if not isinstance(evaluation, Mapping):
+        return []
+    rows = evaluation.get("indicatorResults") or []
+    return [r for r in rows if isinstance(r, Mapping)]
+
+
+def _metric(row: Mapping[str, Any]) -> str:
+    value = row.get("value")
+    return str(value.get("metric", "")) if isinstance(value, Mapping) else ""
+
+
+def _value(row: Mapping[str, Any]) -> float | None:
+    value = row.get("value")
+    if not isinstance(value, Mapping) or value.get("success") is False:
+        return None
+    number = value.get("value")
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        return None
+    return float(number) if math.isfinite(number) else None
+
+
+def _targets(row: Mapping[str, Any] | None, key: str) -> list[Mapping[str, Any]]:
+    if row is None:
+        return []
+    targets = row.get(key) or []
+    return [t for t in targets if isinstance(t, Mapping)]
+
+
+_OPERATOR = re.compile(r"^\s*(<=|>=|<|>|=)?\s*([+-]?)\s*([0-9.eE+-]*)\s*(%?)\s*$")
+
+
+def _split_criterion(criteria: str) -> tuple[str, bool]:
+    """(operator, relative?) of a criterion string such as ``<=+10%`` or ``>=-80%`` or ``<1``."""
+    m = _OPERATOR.match(criteria)
+    if not m:
+        return "=", False
+    return m.group(1) or "=", bool(m.group(2) or m.group(4))
+
+
+def _target_text(target: Mapping[str, Any]) -> str:
+    criteria = str(target.get("criteria", ""))
+    operator, _ = _split_criterion(criteria)
+    return f"{operator} {format_number(target.get('targetValue'))}"
+
+
+def _targets_html(targets: list[Mapping[str, Any]], none_text: str) -> str:
+    if not targets:
+        return f'<span class="kq-muted">{esc(none_text)}</span>'
+    items = []
+    for t in targets:
+        violated = bool(t.get("violated"))
+        mark = '<span class="kq-x" title="violated">✗</span>' if violated else (
+            '<span class="kq-ok" title="met">✓</span>'
+        )
+        items.append(
+            f'<li class="{"kq-violated" if violated else "kq-met"}">'
+            f"<code>{esc(t.get('criteria', ''))}</code> → {esc(_target_text(t))} {mark}</li>"
+        )
+    return f'<ul class="kq-targets">{"".join(items)}</ul>'
+
+
+def _targets_title(label: str, targets: list[Mapping[str, Any]]) -> str:
+    if not targets:
+        return ""
+    parts = [
+        f"{t.get('criteria', '')} ({_target_text(t)}){' violated' if t.get('violated') else ''}"
+        for t in targets
+    ]
+    return f"\n{label}: " + ", ".join(parts)
+
+
+def _display(row: Mapping[str, Any] | None, metric: str) -> str:
+    name = str(row.get("displayName") or "") if row else ""
+    return name or metric
+
+
+# --- bands for sparklines -----------------------------------------------------------------------
+
+
+Band = tuple[float, float]  # (low, high); +-inf for open ends
+
+
+def _band(targets: list[Mapping[str, Any]]) -> Band | None:
+    """The interval the targets allow (their intersection; Keptn's flattened groups lose OR)."""
+    low, high = -math.inf, math.inf
+    seen = False
+    for t in targets:
+        target = t.get("targetValue")
+        if isinstance(target, bool) or not isinstance(target, int | float):
+            continue
+        if not math.isfinite(target):
+            continue
+        operator, _ = _split_criterion(str(t.get("criteria", "")))
+        seen = True
+        if operator in ("<", "<="):
+            high = min(high, float(target))
+        elif operator in (">", ">="):
+            low = max(low, float(target))
+        else:
+            low, high = max(low, float(target)), min(high, float(target))
+    return (low, high) if seen else None
+
+
+def _absolute_only(targets: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [t for t in targets if not _split_criterion(str(t.get("criteria", "")))[1]]
+
+
+# --- the model the page is drawn from -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Column:
+    entry: HistoryEntry
+    rows: Mapping[str, Mapping[str, Any]]  # metric -> indicator result
+
+
+def _columns(stage: StageReport, limit: int) -> list[_Column]:
+    entries = list(stage.history[: max(limit, 0)])
+    if not entries and indicator_results(stage.data):
+        entries = [HistoryEntry("current", "", stage.image, stage.tag, stage.result, stage.score,
+                                stage.data)]
+    columns = []
+    for entry in reversed(entries):  # oldest -> newest
+        rows: dict[str, Mapping[str, Any]] = {}
+        for row in indicator_results(entry.data):
+            rows.setdefault(_metric(row), row)
+        columns.append(_Column(entry, rows))
+    return columns
+
+
+def _objective_order(stage: StageReport, columns: Sequence[_Column]) -> list[str]:
+    order: dict[str, None] = {}
+    for row in indicator_results(stage.data):
+        order.setdefault(_metric(row), None)
+    for column in reversed(columns):  # then objectives only older evaluations had, newest first
+        for metric in column.rows:
+            order.setdefault(metric, None)
+    return list(order)
+
+
+def _short_time(text: str) -> str:
+    m = re.match(r"^\d{4}-(\d{2}-\d{2})[T ](\d{2}:\d{2})", text)
+    return f"{m.group(1)} {m.group(2)}" if m else text
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def verdict(stage: StageReport) -> str:
+    """One line: ``hardening: fail, score 33.3% < 75% (warning)``."""
+    if not indicator_results(stage.data) and not stage.result:
+        return f"{stage.stage}: no evaluation"
+    score = format_percent(stage.score)
+    passing = format_percent(stage.pass_threshold)
+    head = f"{stage.stage}: {stage.result or 'none'}, score {score}%"
+    if stage.result == "pass":
+        return f"{head} ≥ {passing}% (pass)"
+    if stage.result == "warning":
+        warning = format_percent(stage.warning_threshold or 0.0)
+        return f"{head} < {passing}% (pass), ≥ {warning}% (warning)"
+    key_failed = [
+        _display(r, _metric(r)) for r in indicator_results(stage.data)
+        if r.get("keySli") and _status(r.get("status")) == "fail"
+    ]
+    if key_failed and stage.score >= (stage.warning_threshold or stage.pass_threshold):
+        return f"{head}, key SLI failed: {', '.join(key_failed)}"
+    if stage.warning_threshold is not None:
+        return f"{head} < {format_percent(stage.warning_threshold)}% (warning)"
+    return f"{head} < {passing}% (pass)"
+
+
+def _badge(status: str, text: str | None = None) -> str:
+    cls = _status(status)
+    return f'<span class="kq-badge kq-{cls}">{esc(text if text is not None else status or "none")}</span>'
+
+
+def _summary(stage: StageReport) -> str:
+    evaluation = stage.data.get("evaluation") if isinstance(stage.data, Mapping) else None
+    ev: Mapping[str, Any] = evaluation if isinstance(evaluation, Mapping) else {}
+    thresholds = f"pass ≥ {format_percent(stage.pass_threshold)}%"
+    if stage.warning_threshold is not None:
+        thresholds += f", warning ≥ {format_percent(stage.warning_threshold)}%"
+    if not indicator_results(stage.data) and not stage.result:
+        items = []  # a stage without evaluation: no score or thresholds to speak of
+    else:
+        items = [
+            ("Result", _badge(stage.result)),
+            ("Score", f'<span class="kq-score">{esc(format_percent(stage.score))}%</span>'),
+            ("Thresholds", esc(thresholds)),
+        ]
+    items += [
+        ("Build", f"<code>{esc(stage.image)}:{esc(stage.tag)}</code>"),
+        ("Service", f"{esc(stage.project)} / {esc(stage.service)}"),
+    ]
+    if ev.get("timeStart") or ev.get("timeEnd"):
+        items.append(("Window", f"{esc(ev.get('timeStart', ''))} – {esc(ev.get('timeEnd', ''))}"))
+    if stage.sequence_result:
+        items.append(("Sequence", esc(stage.sequence_result)))
+    message = stage.data.get("message") if isinstance(stage.data, Mapping) else None
+    if message:
+        items.append(("Message", esc(message)))
+    if stage.note:
+        items.append(("Note", esc(stage.note)))
+    cells = "".join(f"<div><dt>{label}</dt><dd>{value}</dd></div>" for label, value in items)
+    return f'<dl class="kq-summary">{cells}</dl>'
+
+
+def _basis(stage: StageReport, metric: str, row: Mapping[str, Any]) -> str:
+    if metric in stage.basis:
+        return esc(stage.basis[metric])
+    targets = _targets(row, "passTargets") + _targets(row, "warningTargets")
+    if any(_split_criterion(str(t.get("criteria", "")))[1] for t in targets):
+        evaluation = stage.data.get("evaluation", {})
+        compared = evaluation.get("comparedEvents") if isinstance(evaluation, Mapping) else None
+        n = len(compared) if isinstance(compared, list) else 0
+        return esc(f"{n} previous evaluation{'s' if n != 1 else ''}")
+    return '<span class="kq-muted">absolute</span>'
+
+
+def _objectives_table(stage: StageReport, columns: Sequence[_Column]) -> str:
+    rows = indicator_results(stage.data)
+    if not rows:
+        return '<p class="kq-muted">No objectives were evaluated in this stage.</p>'
+    body = []
+    for row in rows:
+        metric = _metric(row)
+        value = row.get("value")
+        value_map: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
+        status = _status(row.get("status"))
+        value_html = esc(format_number(value_map.get("value")))
+        if value_map.get("success") is False or value_map.get("message"):
+            value_html += f'<div class="kq-message">{esc(value_map.get("message", "no value"))}</div>'
+        name = _display(row, metric)
+        name_html = f"<strong>{esc(name)}</strong>"
+        if name != metric:
+            name_html += f'<div class="kq-muted">{esc(metric)}</div>'
+        if row.get("keySli"):
+            name_html += ' <span class="kq-key" title="key SLI">key</span>'
+        query = stage.queries.get(metric)
+        query_html = f'<code class="kq-query">{esc(query)}</code>' if query else (
+            '<span class="kq-muted">–</span>'
+        )
+        body.append(
+            f'<tr class="kq-row kq-{status}">'
+            f'<td class="kq-name">{name_html}</td>'
+            f'<td class="kq-num">{value_html}</td>'
+            f"<td>{_targets_html(_targets(row, 'passTargets'), 'none (informational)')}</td>"
+            f"<td>{_targets_html(_targets(row, 'warningTargets'), 'none')}</td>"
+            f"<td>{_badge(status)}</td>"
+            f'<td class="kq-num">{esc(format_number(row.get("score")))}</td>'
+            f'<td class="kq-spark">{sparkline(metric, columns, row)}</td>'
+            f"<td>{query_html}</td>"
+            f"<td>{_basis(stage, metric, row)}</td>"
+            "</tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("Objective", "Value", "Pass criteria → target", "Warning criteria → target",
+                  "Status", "Score", "Over evaluations", "Query", "Comparison basis")
+    )
+    return (
+        '<div class="kq-scroll"><table class="kq-objectives">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _cell_title(metric: str, column: _Column, row: Mapping[str, Any] | None) -> str:
+    entry = column.entry
+    where = f"{metric} @ {entry.tag or entry.id} {entry.time}".rstrip()
+    if row is None:
+        return f"{where}\nno result"
+    value = row.get("value")
+    value_map: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
+    text = f"{where}\nvalue: {format_number(value_map.get('value'))}"
+    if value_map.get("message"):
+        text += f" ({value_map.get('message')})"
+    text += _targets_title("pass", _targets(row, "passTargets"))
+    text += _targets_title("warning", _targets(row, "warningTargets"))
+    text += f"\nstatus: {row.get('status', '')}, score: {format_number(row.get('score'))}"
+    return text
+
+
+def _heatmap(stage: StageReport, columns: Sequence[_Column], metrics: Sequence[str]) -> str:
+    if not columns:
+        return ""
+    last = len(columns) - 1
+    head = ['<th class="kq-corner" scope="col">objective \\ evaluation</th>']
+    for i, column in enumerate(columns):
+        entry = column.entry
+        label = f"{entry.tag or entry.id} · {_short_time(entry.time)}".strip(" ·")
+        title = f"{entry.image}:{entry.tag}\n{entry.time}\n{entry.id}\nresult: {entry.result}"
+        cls = ' class="kq-current"' if i == last else ""
+        head.append(f'<th scope="col"{cls} title="{esc(title)}"><span>{esc(label)}</span></th>')
+    score_cells = []
+    for i, column in enumerate(columns):
+        entry = column.entry
+        title = (f"score @ {entry.tag or entry.id} {entry.time}\n"
+                 f"score: {format_percent(entry.score)}%, result: {entry.result}")
+        current = " kq-current" if i == last else ""
+        score_cells.append(
+            f'<td class="kq-cell kq-{_status(entry.result)}{current}" title="{esc(title)}">'
+            f"{esc(format_percent(round(entry.score)))}</td>"
+        )
+    rows = [f'<tr class="kq-score-row"><th scope="row">score</th>{"".join(score_cells)}</tr>']
+    newest = columns[-1].rows
+    for metric in metrics:
+        cells = []
+        for i, column in enumerate(columns):
+            row = column.rows.get(metric)
+            status = _status(row.get("status")) if row is not None else "none"
+            current = " kq-current" if i == last else ""
+            cells.append(
+                f'<td class="kq-cell kq-{status}{current}" '
+                f'title="{esc(_cell_title(metric, column, row))}"></td>'
+            )
+        name = _display(newest.get(metric), metric)
+        rows.append(f'<tr><th scope="row" title="{esc(metric)}">{esc(name)}</th>{"".join(cells)}</tr>')
+    return (
+        f'<div class="kq-heatmap-scroll"><table class="kq-heatmap" '
+        f'aria-label="{esc(stage.stage)} evaluations heatmap">'
+        f'<thead><tr>{"".join(head)}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+    )
+
+
+def sparkline(
+    metric: str, columns: Sequence[_Column], current: Mapping[str, Any] | None = None,
+    width: int = 160, height: int = 40,
+) -> str:
+    """Inline SVG of the metric's value over the evaluations, with pass (green) and warning
+    (yellow) bands: absolute criteria give a constant band, relative ones each evaluation's
+    own targetValue."""
+    n = len(columns)
+    if n == 0:
+        return ""
+    values = [_value(c.rows[metric]) if metric in c.rows else None for c in columns]
+    absolute_pass = _band(_absolute_only(_targets(current, "passTargets")))
+    absolute_warn = _band(_absolute_only(_targets(current, "warningTargets")))
+    bands: list[tuple[Band | None, Band | None]] = []
+    for column in columns:
+        row = column.rows.get(metric)
+        if row is None:
+            bands.append((absolute_pass, absolute_warn))
+            continue
+        bands.append((_band(_targets(row, "passTargets")) or absolute_pass,
+                      _band(_targets(row, "warningTargets")) or absolute_warn))
+    finite = [v for v in values if v is not None]
+    for pair in bands:
+        for band in pair:
+            if band:
+                finite += [x for x in band if math.isfinite(x)]
+    if not finite:
+        return '<span class="kq-muted">no values</span>'
+    low, high = min(finite), max(finite)
+    if high - low < 1e-12:
+        pad = abs(high) * 0.1 or 1.0
+        low, high = low - pad, high + pad
+    else:
+        pad = (high - low) * 0.08
+        low, high = low - pad, high + pad
+    step = width / n
+
+    def y(v: float) -> float:
+        v = min(max(v, low), high)
+        return height - (v - low) / (high - low) * height
+
+    def x(i: int) -> float:
+        return step * i + step / 2
+
+    parts = []
+    for i, (pass_band, warn_band) in enumerate(bands):
+        for band, cls in ((warn_band, "kq-band-warning"), (pass_band, "kq-band-pass")):
+            if band is None:
+                continue
+            top, bottom = y(band[1] if math.isfinite(band[1]) else high), y(
+                band[0] if math.isfinite(band[0]) else low
+            )
+            parts.append(
+                f'<rect class="{cls}" x="{step * i:.2f}" y="{top:.2f}" width="{step:.2f}" '
+                f'height="{max(bottom - top, 0.75):.2f}"/>'
+            )
+    segment: list[str] = []
+    lines = []
+    for i, v in enumerate(values):
+        if v is None:
+            if segment:
+                lines.append(segment)
+            segment = []
+            continue
+        segment.append(f"{x(i):.2f},{y(v):.2f}")
+    if segment:
+        lines.append(segment)
+    for points in lines:
+        if len(points) > 1:
+            parts.append(f'<polyline class="kq-line" points="{" ".join(points)}"/>')
+    for i, v in enumerate(values):
+        if v is not None:
+            row = columns[i].rows.get(metric)
+            status = _status(row.get("status")) if row else "none"
+            parts.append(f'<circle class="kq-dot kq-{status}" cx="{x(i):.2f}" cy="{y(v):.2f}" r="2"/>')
+    summary = ", ".join(
+        f"{c.entry.tag or c.entry.id}: {format_number(v)}" for c, v in zip(columns, values, strict=True)
+    )
+    return (
+        f'<svg class="kq-sparkline" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{esc(metric)}: {esc(summary)}</title>{''.join(parts)}</svg>"
+    )
+
+
+def _legend() -> str:
+    items = "".join(
+        f'<span class="kq-legend-item"><span class="kq-swatch kq-{s}"></span>{s}</span>'
+        for s in (*STATUSES, "none")
+    )
+    return f'<div class="kq-legend">{items}</div>'
+
+
+def render_stage(stage: StageReport, max_evaluations: int = 30) -> str:
+    columns = _columns(stage, max_evaluations)
+    metrics = _objective_order(stage, columns)
+    heatmap = _heatmap(stage, columns, metrics)
+    parts = [
+        f'<section class="kq-stage kq-stage-{_status(stage.result)}" '
+        f'data-stage="{esc(stage.stage)}">',
+        f"<h3>Stage {esc(stage.stage)} {_badge(stage.result) if stage.result else ''}</h3>",
+        f'<p class="kq-verdict">{esc(verdict(stage))}</p>',
+        _summary(stage),
+    ]
+    if heatmap:  # first, as in the Bridge: the overview before the details
+        parts += [
+            f"<h4>Recent evaluations ({len(columns)}, oldest → newest)</h4>",
+            _legend(),
+            heatmap,
+        ]
+    parts += ["<h4>Objectives</h4>", _objectives_table(stage, columns), "</section>"]
+    return "".join(parts)
+
+
+def render_html(stages: Sequence[StageReport], max_evaluations: int = 30) -> str:
+    """The quality report for ``stages`` as one self-contained HTML fragment."""
+    body = "".join(render_stage(s, max_evaluations) for s in stages)
+    if not stages:
+        body = '<p class="kq-muted">No stage was run.</p>'
+    return (
+        f'<div class="keptn-report" id="keptn-quality-gate"><style>{CSS}</style>'
+        f"<h2>Keptn quality gate</h2>{body}</div>"
+    )
+
+
+CSS = """
+.keptn-report{color:#222;font:13px/1.4 Helvetica,Arial,sans-serif;max-width:100%;margin:8px 0 16px}
+.summary__data:has(.keptn-report){flex:1 1 auto;min-width:0}
+.keptn-report h2{font-size:18px;margin:8px 0}
+.keptn-report h3{font-size:15px;margin:14px 0 4px}
+.keptn-report h4{font-size:13px;margin:12px 0 4px;color:#444}
+.keptn-report p{color:#222;margin:4px 0}
+.keptn-report code{font-family:Menlo,Consolas,monospace;font-size:12px}
+.kq-stage{border:1px solid #ddd;border-left:6px solid #bbb;border-radius:4px;padding:4px 12px 12px;
+  margin:10px 0;background:#fff}
+.kq-stage-pass{border-left-color:#7dc540}.kq-stage-warning{border-left-color:#e6be00}
+.kq-stage-fail{border-left-color:#dc172a}
+.kq-verdict{font-weight:bold}
+.kq-summary{display:flex;flex-wrap:wrap;gap:4px 20px;margin:6px 0}
+.kq-summary div{display:flex;gap:6px}.kq-summary dt{color:#666}.kq-summary dd{margin:0}
+.kq-score{font-weight:bold}
+.kq-badge{display:inline-block;padding:0 6px;border-radius:3px;font-size:11px;font-weight:bold;
+  color:#fff;background:#999;text-transform:uppercase;vertical-align:middle}
+.kq-badge.kq-pass{background:#4d8f1f}.kq-badge.kq-warning{background:#b38f00}
+.kq-badge.kq-fail{background:#c21425}.kq-badge.kq-info{background:#4a7ab5}
+.kq-muted{color:#888}
+.kq-scroll{overflow-x:auto;max-width:100%}
+.kq-objectives{border-collapse:collapse;width:100%}
+.kq-objectives th,.kq-objectives td{border:1px solid #e3e3e3;padding:4px 6px;text-align:left;
+  vertical-align:top;color:#222}
+.kq-objectives th{background:#f3f3f3;font-weight:bold;white-space:nowrap}
+.kq-objectives tr.kq-fail td:first-child{box-shadow:inset 4px 0 #dc172a}
+.kq-objectives tr.kq-warning td:first-child{box-shadow:inset 4px 0 #e6be00}
+.kq-objectives tr.kq-pass td:first-child{box-shadow:inset 4px 0 #7dc540}
+.kq-objectives tr.kq-info td:first-child{box-shadow:inset 4px 0 #7fa8d8}
+.kq-num{text-align:right;white-space:nowrap}
+.kq-name{min-width:180px;max-width:280px;overflow-wrap:anywhere}
+.kq-targets{list-style:none;margin:0;padding:0;white-space:nowrap}
+.kq-violated{color:#c21425}.kq-x{font-weight:bold}.kq-ok{color:#4d8f1f}
+.kq-message{color:#c21425;font-size:11px}
+.kq-key{font-size:10px;background:#333;color:#fff;border-radius:3px;padding:0 3px}
+.kq-query{display:block;min-width:240px;max-width:420px;white-space:pre-wrap;overflow-wrap:anywhere;
+  background:#f7f7f7;padding:2px 4px;border-radius:3px}
+.kq-sparkline{display:block;background:#fafafa;border:1px solid #eee}
+.kq-band-pass{fill:#7dc540;fill-opacity:.28}.kq-band-warning{fill:#e6be00;fill-opacity:.28}
+.kq-line{fill:none;stroke:#333;stroke-width:1.2}
+.kq-dot{fill:#999}.kq-dot.kq-pass{fill:#4d8f1f}.kq-dot.kq-warning{fill:#b38f00}
+.kq-dot.kq-fail{fill:#c21425}.kq-dot.kq-info{fill:#4a7ab5}
+.kq-legend{display:flex;gap:12px;margin:4px 0;font-size:11px;color:#444}
+.kq-legend-item{display:flex;align-items:center;gap:4px}
+.kq-swatch{display:inline-block;width:12px;height:12px;border-radius:2px}
+.kq-heatmap-scroll{overflow:auto;max-width:100%;max-height:640px;border:1px solid #eee}
+.kq-heatmap{border-collapse:separate;border-spacing:2px;table-layout:fixed}
+.kq-heatmap th{font-weight:normal;color:#222;background:#fff;font-size:11px}
+.kq-heatmap tbody th{position:sticky;left:0;z-index:1;text-align:right;padding:0 6px;
+  width:200px;min-width:200px;max-width:200px;white-space:nowrap;overflow:hidden;
+  text-overflow:ellipsis}
+.kq-heatmap thead th{position:sticky;top:0;z-index:2;height:132px;vertical-align:bottom;
+  width:30px;min-width:30px;max-width:30px;padding:0}
+.kq-heatmap thead th span{display:inline-block;writing-mode:vertical-rl;transform:rotate(180deg);
+  white-space:nowrap;max-height:130px;overflow:hidden;text-overflow:ellipsis}
+.kq-heatmap thead th.kq-corner{left:0;z-index:3;width:200px;min-width:200px;max-width:200px;
+  text-align:right;padding:0 6px;color:#888}
+.kq-heatmap thead th.kq-current span{font-weight:bold}
+.kq-cell{width:30px;min-width:30px;max-width:30px;height:20px;padding:0;border-radius:2px;
+  text-align:center;font-size:10px;color:#fff;cursor:default}
+.kq-score-row .kq-cell{font-weight:bold}
+.kq-cell.kq-current{outline:2px solid #333;outline-offset:-2px}
+.kq-pass.kq-cell,.kq-swatch.kq-pass{background:#7dc540}
+.kq-warning.kq-cell,.kq-swatch.kq-warning{background:#e6be00}
+.kq-fail.kq-cell,.kq-swatch.kq-fail{background:#dc172a}
+.kq-info.kq-cell,.kq-swatch.kq-info{background:#7fa8d8}
+.kq-none.kq-cell,.kq-swatch.kq-none{background:#e4e4e4}
+"""

@@ -1,0 +1,600 @@
+"""Runs a stage's sequence of tasks in order and decides what the shipyard triggers next.
+
+A sequence advances in three steps, each idempotent, so that whichever pytest item needs it
+first (a user test, an objective, the sequence item itself, or the session's end) drives it:
+
+* ``deploy``: the tasks before the test task (the build is deployed; user tests can run);
+* ``prepare``: through the evaluation task (load driven, SLIs fetched, gate scored);
+* ``finish``: every task (release, or rollback after a failure).
+
+The state of every sequence lives in a JSON file under the run folder and each step runs
+under a file lock, so under pytest-xdist the work happens exactly once and every worker reads
+the same outcome.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_keptn.errors import KeptnError
+from pytest_keptn.model import Deployment, Instance, LoadResult, SLIResult, SLIStatus, StageContext, Window
+
+if TYPE_CHECKING:
+    from pytest_keptn.config import Settings
+    from pytest_keptn.gate.history import History
+    from pytest_keptn.spec.shipyard import Sequence, Shipyard, Stage
+    from pytest_keptn.spec.slo import SLO
+
+PASSING = ("pass", "warning")
+TEST_TASKS = ("test",)
+EVALUATION = "evaluation"
+
+
+@dataclass
+class TaskOutcome:
+    name: str
+    result: str  # pass | warning | fail | skipped
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class SequenceState:
+    stage: str
+    sequence: str
+    status: str = "pending"  # pending | running | finished | not-triggered
+    next_task: int = 0
+    tasks: list[TaskOutcome] = field(default_factory=list)
+    result: str | None = None  # pass | warning | fail once finished
+    message: str = ""
+    deployment: dict[str, Any] | None = None
+    load: dict[str, Any] | None = None
+    window: tuple[str, str] | None = None
+    evaluation: dict[str, Any] | None = None  # see Pipeline._evaluate
+    rolled_back: bool = False
+    triggered_by: str = ""
+
+    @property
+    def failed_task(self) -> TaskOutcome | None:
+        return next((t for t in self.tasks if t.result == "fail"), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> SequenceState:
+        data = dict(raw)
+        data["tasks"] = [TaskOutcome(**t) for t in data.get("tasks", [])]
+        if data.get("window") is not None:
+            data["window"] = tuple(data["window"])
+        return cls(**data)
+
+
+def deployment_to_json(deployment: Deployment) -> dict[str, Any]:
+    return {
+        "strategy": deployment.strategy,
+        "url": deployment.url,
+        "deployment_names": list(deployment.deployment_names),
+        "instances": [
+            {**asdict(i), "log": str(i.log) if i.log else None} for i in deployment.instances
+        ],
+        "details": dict(deployment.details),
+    }
+
+
+def deployment_from_json(raw: Mapping[str, Any]) -> Deployment:
+    instances = tuple(
+        Instance(**{**i, "log": Path(i["log"]) if i.get("log") else None})
+        for i in raw.get("instances", [])
+    )
+    return Deployment(
+        strategy=raw["strategy"],
+        url=raw["url"],
+        deployment_names=tuple(raw.get("deployment_names", ())),
+        instances=instances,
+        details=dict(raw.get("details", {})),
+    )
+
+
+def load_to_json(load: LoadResult) -> dict[str, Any]:
+    data = asdict(load)
+    data["window"] = [load.window.start.isoformat(), load.window.end.isoformat()]
+    return data
+
+
+def load_from_json(raw: Mapping[str, Any]) -> LoadResult:
+    data = dict(raw)
+    start, end = data.pop("window")
+    return LoadResult(window=Window(datetime.fromisoformat(start), datetime.fromisoformat(end)), **data)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class StagePlan:
+    """What the run will do in a stage: its objectives and sequences, resolved at configure."""
+
+    stage: Stage
+    service: str
+    slo: SLO | None
+    slo_path: Path | None
+    sli_indicators: dict[str, str]
+    sli_files: tuple[Path, ...]
+
+
+class Pipeline:
+    """One run down the shipyard: the stages selected for this pytest session."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        shipyard: Shipyard,
+        root: Path,
+        project: str,
+        plans: Mapping[str, StagePlan],
+        selected: tuple[str, ...],
+        entry_sequence: str,
+        hook: Any,
+        history: Callable[[], History],
+        rundir: Path,
+        say: Callable[[str], None],
+        targets: Callable[[], Any],
+        prometheus_url: Callable[[], str | None],
+        user_test_failures: Callable[[str], list[str]],
+    ) -> None:
+        self.settings = settings
+        self.shipyard = shipyard
+        self.root = root
+        self.project = project
+        self.plans = plans
+        self.selected = selected
+        self.entry_sequence = entry_sequence
+        self.hook = hook
+        self._history = history
+        self.rundir = rundir
+        self._say = say
+        self._targets = targets
+        self._prometheus_url = prometheus_url
+        self._user_test_failures = user_test_failures
+        self._contexts: dict[str, StageContext] = {}
+
+    # ----------------------------------------------------------------- helpers
+
+    @property
+    def evaluation_only(self) -> bool:
+        s = self.settings
+        return bool(s.timeframe or s.start or s.end)
+
+    def say(self, stage: str, line: str) -> None:
+        self._say(f"{stage} › {line}")
+
+    def context(self, stage: str) -> StageContext:
+        ctx = self._contexts.get(stage)
+        if ctx is None:
+            plan = self.plans[stage]
+            props: dict[str, Mapping[str, Any]] = {}
+            for seq in plan.stage.sequences:
+                for task in seq.tasks:
+                    props.setdefault(task.name, dict(task.properties))
+            ctx = StageContext(
+                project=self.project,
+                service=plan.service,
+                stage=stage,
+                image=self.settings.image,
+                tag=self.settings.tag,
+                root=self.root,
+                workdir=self.settings.state_path(self.root),
+                settings=self.settings,
+                sli_indicators=dict(plan.sli_indicators),
+                slo_filter=dict(plan.slo.filter) if plan.slo else {},
+                task_properties=props,
+                prometheus_url=self._prometheus_url(),
+                targets=self._targets(),
+                progress=lambda line, _s=stage: self.say(_s, line),
+            )
+            self._contexts[stage] = ctx
+        return ctx
+
+    def entry_of(self, stage: Stage) -> Sequence:
+        for seq in stage.sequences:
+            if seq.name == self.entry_sequence:
+                return seq
+        return stage.sequences[0]
+
+    def _state_file(self, stage: str, sequence: str) -> Path:
+        return self.rundir / f"{stage}.{sequence}.json"
+
+    def load_state(self, stage: str, sequence: str) -> SequenceState:
+        path = self._state_file(stage, sequence)
+        if path.is_file():
+            return SequenceState.from_json(json.loads(path.read_text()))
+        return SequenceState(stage=stage, sequence=sequence)
+
+    def _save(self, state: SequenceState) -> None:
+        path = self._state_file(state.stage, state.sequence)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state.to_json(), default=str))
+        tmp.replace(path)
+
+    # -------------------------------------------------------------- triggering
+
+    def _sequence(self, stage: str, name: str) -> Sequence | None:
+        for seq in self.plans[stage].stage.sequences if stage in self.plans else ():
+            if seq.name == name:
+                return seq
+        return None
+
+    def trigger_decision(self, stage: str, sequence: Sequence) -> tuple[bool, str]:
+        """Whether the sequence runs in this session, and why (Keptn §13 rules)."""
+        first = self.selected[0]
+        if not sequence.triggered_on:
+            if stage == first and sequence.name == self.entry_of(self.plans[stage].stage).name:
+                return True, "started by this run"
+            return False, (
+                f"{stage}.{sequence.name} has no triggeredOn: it only runs when started by hand"
+            )
+        reasons: list[str] = []
+        for trigger in sequence.triggered_on:
+            src_stage, src_seq = _split_event(trigger.event)
+            if src_stage in self.selected and self._sequence(src_stage, src_seq) is not None:
+                src = self.finish(src_stage, src_seq)
+                if src.status == "not-triggered":
+                    reasons.append(f"{src_stage}.{src_seq} did not run")
+                    continue
+                result, last = src.result or "fail", _last_task(src)
+                source = f"{src_stage}.{src_seq} finished with {result}"
+            else:
+                # Separate CI jobs per stage: the history says how the same build did there.
+                found = self._history().sequence_result(
+                    project=self.project, stage=src_stage, sequence=src_seq,
+                    service=self.plans[stage].service,
+                    image=self.settings.image, tag=self.settings.tag,
+                )
+                build = f"{self.settings.image}:{self.settings.tag}"
+                if found is None:
+                    reasons.append(f"no record that {build} finished {src_stage}.{src_seq}")
+                    continue
+                result, last = found, ""
+                source = f"{src_stage}.{src_seq} finished with {result} for {build} (history)"
+            if _trigger_matches(trigger.match, result, last):
+                return True, f"triggered: {source}"
+            wanted = _wanted(trigger.match)
+            reasons.append(f"{source}, triggeredOn {trigger.event} needs {wanted}")
+        return False, "not triggered: " + "; ".join(reasons)
+
+    # ------------------------------------------------------------------- steps
+
+    def deploy(self, stage: str) -> SequenceState:
+        seq = self.entry_of(self.plans[stage].stage)
+        return self._advance(stage, seq, stop_before=_first_index(seq, TEST_TASKS + (EVALUATION,)))
+
+    def prepare(self, stage: str) -> SequenceState:
+        seq = self.entry_of(self.plans[stage].stage)
+        idx = _first_index(seq, (EVALUATION,))
+        return self._advance(stage, seq, stop_before=None if idx is None else idx + 1)
+
+    def finish(self, stage: str, sequence: str | None = None) -> SequenceState:
+        seq = self.entry_of(self.plans[stage].stage) if sequence is None else self._sequence(stage, sequence)
+        assert seq is not None
+        return self._advance(stage, seq, stop_before=None)
+
+    def finish_all(self) -> None:
+        """Finish what was started (e.g. when ``-k`` deselected the sequence item)."""
+        for stage in self.selected:
+            for seq in self.plans[stage].stage.sequences:
+                if self.load_state(stage, seq.name).status != "running":
+                    continue
+                try:
+                    self.finish(stage, seq.name)
+                except KeptnError as exc:
+                    self.say(stage, f"{seq.name}: {exc}")
+
+    def _advance(self, stage: str, seq: Sequence, stop_before: int | None) -> SequenceState:
+        with _locked(self.rundir / f"{stage}.{seq.name}.lock"):
+            state = self.load_state(stage, seq.name)
+            if state.status in ("finished", "not-triggered"):
+                return state
+            if state.status == "pending":
+                runs, why = self.trigger_decision(stage, seq)
+                state.triggered_by = why
+                if not runs:
+                    state.status, state.message = "not-triggered", why
+                    self.say(stage, f"{seq.name}: {why}")
+                    self._save(state)
+                    return state
+                state.status = "running"
+                self.say(stage, f"sequence {seq.name} started ({why})")
+            end = len(seq.tasks) if stop_before is None else min(stop_before, len(seq.tasks))
+            try:
+                while state.next_task < end and state.result != "fail":
+                    task = seq.tasks[state.next_task]
+                    outcome = self._run_task(stage, seq, task, state)
+                    state.tasks.append(outcome)
+                    state.next_task += 1
+                    self._save(state)
+                if stop_before is None or state.result == "fail" or state.next_task >= len(seq.tasks):
+                    self._close(stage, seq, state)
+            finally:
+                self._save(state)
+            return state
+
+    def _close(self, stage: str, seq: Sequence, state: SequenceState) -> None:
+        if state.status == "finished":
+            return
+        failed = state.failed_task
+        if failed is not None:
+            state.result = "fail"
+            state.message = f"{failed.name} task failed: {failed.message}"
+            if state.deployment is not None and not state.rolled_back and not any(
+                t.name in ("release", "rollback") and t.result != "fail" for t in state.tasks
+            ):
+                # Keptn leaves the failed canary receiving traffic unless the shipyard has a
+                # rollback sequence; we take it out so the primary keeps serving.
+                self._rollback(stage, state, reason="sequence failed")
+        else:
+            graded = [t.result for t in state.tasks if t.result in ("pass", "warning", "fail")]
+            state.result = graded[-1] if graded else "pass"
+        state.status = "finished"
+        self.say(stage, f"sequence {seq.name} finished: {state.result}"
+                 + (f" ({state.message})" if state.message else ""))
+        if not self.evaluation_only:
+            try:
+                self._history().record_sequence(
+                    project=self.project, stage=stage, sequence=seq.name,
+                    service=self.plans[stage].service, image=self.settings.image,
+                    tag=self.settings.tag, result=state.result,
+                )
+            except KeptnError as exc:
+                self.say(stage, f"history: {exc}")
+
+    # ------------------------------------------------------------------- tasks
+
+    def _run_task(self, stage: str, seq: Sequence, task: Any, state: SequenceState) -> TaskOutcome:
+        started = time.monotonic()
+        name = task.name
+        if self.evaluation_only and name != EVALUATION:
+            return TaskOutcome(name, "skipped", "evaluation-only run (timeframe given)")
+        self.say(stage, f"{name} started")
+        try:
+            if name == "deployment":
+                result, message = self._deploy(stage, dict(task.properties), state)
+            elif name in TEST_TASKS:
+                result, message = self._test(stage, dict(task.properties), state)
+            elif name == EVALUATION:
+                result, message = self._evaluate(stage, state)
+            elif name == "release":
+                result, message = self._release(stage, state)
+            elif name == "rollback":
+                result, message = self._rollback(stage, state, reason="rollback task")
+            elif name == "approval":
+                result, message = _approval(dict(task.properties), _incoming(state))
+            else:
+                result, message = "skipped", f"no executor for task {name!r} in pytest-keptn"
+        except KeptnError as exc:
+            result, message = "fail", str(exc)
+        seconds = time.monotonic() - started
+        if result == "fail":
+            state.result = "fail"
+        self.say(stage, f"{name} {'finished' if result != 'fail' else 'FAILED'} in {seconds:.1f}s: "
+                 f"{result}" + (f" — {message}" if message else ""))
+        return TaskOutcome(name, result, message, round(seconds, 3))
+
+    def _deploy(self, stage: str, properties: dict[str, Any], state: SequenceState) -> tuple[str, str]:
+        if self.settings.deployer == "none":
+            return "skipped", "deployer none"
+        properties.setdefault("deploymentstrategy", "blue_green_service")
+        deployment = self.hook.pytest_keptn_deploy(ctx=self.context(stage), properties=properties)
+        if deployment is None:
+            return "skipped", "no deployer answered"
+        state.deployment = deployment_to_json(deployment)
+        names = ",".join(deployment.deployment_names)
+        return "pass", f"{self.settings.image}:{self.settings.tag} as {names} at {deployment.url}"
+
+    def service_url(self, state: SequenceState) -> str | None:
+        if state.deployment is not None:
+            return str(state.deployment["url"])
+        return self.settings.extra.get("service_url")
+
+    def _test(self, stage: str, properties: dict[str, Any], state: SequenceState) -> tuple[str, str]:
+        failures = self._user_test_failures(stage)
+        if failures:
+            return "fail", f"{len(failures)} test(s) failed: {', '.join(failures[:3])}"
+        url = self.service_url(state)
+        started = datetime.now(UTC)
+        load = None
+        if url is not None and self.settings.deployer != "none":
+            load = self.hook.pytest_keptn_run_load(ctx=self.context(stage), url=url, properties=properties)
+        if load is None:
+            state.window = (started.isoformat(), datetime.now(UTC).isoformat())
+            return "pass", "no load test configured"
+        state.load = load_to_json(load)
+        state.window = (load.window.start.isoformat(), load.window.end.isoformat())
+        return "pass", (f"{load.requests} requests, {load.failures} failures, "
+                        f"{load.rps:.1f} rps, p95 {load.p95_ms:.0f} ms over {load.window.seconds:.1f}s")
+
+    def window(self, state: SequenceState) -> Window:
+        from pytest_keptn.gate.timeframe import resolve_window
+
+        s = self.settings
+        if self.evaluation_only:
+            return resolve_window(start=s.start, end=s.end, timeframe=s.timeframe, now=datetime.now(UTC))
+        if state.window is not None:
+            return Window(datetime.fromisoformat(state.window[0]), datetime.fromisoformat(state.window[1]))
+        end = datetime.now(UTC)
+        return Window(end - timedelta(minutes=1), end)
+
+    def _evaluate(self, stage: str, state: SequenceState) -> tuple[str, str]:
+        from pytest_keptn.gate.events import evaluation_finished_event, write_event
+        from pytest_keptn.gate.scoring import evaluate
+
+        plan = self.plans[stage]
+        if plan.slo is None:  # refused at configure; kept as a guard
+            raise KeptnError(f"no slo.yaml for stage {stage}")
+        ctx = self.context(stage)
+        window = self.window(state)
+        indicators = list(dict.fromkeys(o.sli for o in plan.slo.objectives))
+        load = load_from_json(state.load) if state.load else None
+        deployment_name = "canary"
+        if state.deployment and state.deployment.get("deployment_names"):
+            deployment_name = state.deployment["deployment_names"][0]
+        answers = self.hook.pytest_keptn_get_sli(
+            ctx=ctx, indicators=indicators, window=window, deployment=deployment_name, load=load
+        )
+        results = merge_sli_answers(indicators, answers)
+        history = self._history()
+        previous = history.previous(plan.slo, project=self.project, stage=stage, service=plan.service)
+        evaluation = evaluate(plan.slo, list(results.values()), previous, compat=self.settings.compat)
+        event_id = history.record(
+            evaluation, project=self.project, stage=stage, service=plan.service,
+            image=self.settings.image, tag=self.settings.tag, window=window,
+        )
+        data = evaluation.to_keptn(project=self.project, stage=stage, service=plan.service, window=window)
+        event = evaluation_finished_event(data, event_id=event_id, time=datetime.now(UTC))
+        if self.settings.events:
+            write_event(Path(self.settings.events), event)
+        self.hook.pytest_keptn_evaluation_finished(ctx=ctx, evaluation=evaluation, event=event)
+        comparison = plan.slo.comparison
+        basis_ids = list(evaluation.compared_events)
+        state.evaluation = {
+            "id": event_id,
+            "data": data,
+            "result": evaluation.result,
+            "score": evaluation.score,
+            "pass_threshold": evaluation.pass_threshold,
+            "warning_threshold": evaluation.warning_threshold,
+            "key_sli_failed": evaluation.key_sli_failed,
+            "queries": {m: r.query for m, r in results.items() if r.query},
+            "sli_status": {m: str(r.status) for m, r in results.items()},
+            "warnings": {m: list(r.warnings) for m, r in results.items() if r.warnings},
+            "basis": {
+                "compare_with": comparison.compare_with,
+                "include_result_with_score": comparison.include_result_with_score,
+                "number_of_comparison_results": comparison.n,
+                "aggregate_function": comparison.aggregate_function,
+                "compared_events": basis_ids,
+            },
+            "compared_values": {
+                r.sli: list(r.compared_values) for r in evaluation.indicator_results
+            },
+            "window": [Window.keptn_time(window.start), Window.keptn_time(window.end)],
+        }
+        verdict = verdict_line(stage, state.evaluation)
+        return evaluation.result, verdict
+
+    def _release(self, stage: str, state: SequenceState) -> tuple[str, str]:
+        if state.deployment is None:
+            return "skipped", "nothing deployed"
+        deployment = deployment_from_json(state.deployment)
+        done = self.hook.pytest_keptn_release(ctx=self.context(stage), deployment=deployment)
+        if not done:
+            return "skipped", "no deployer answered"
+        return "pass", f"{self.settings.image}:{self.settings.tag} promoted to primary"
+
+    def _rollback(self, stage: str, state: SequenceState, *, reason: str) -> tuple[str, str]:
+        if state.deployment is None or state.rolled_back:
+            return "skipped", "nothing to roll back"
+        deployment = deployment_from_json(state.deployment)
+        self.say(stage, f"rollback ({reason}): removing the canary, the primary keeps serving")
+        try:
+            done = self.hook.pytest_keptn_rollback(ctx=self.context(stage), deployment=deployment)
+        except KeptnError as exc:
+            self.say(stage, f"rollback FAILED: {exc}")
+            return "fail", str(exc)
+        state.rolled_back = bool(done)
+        return ("pass", "canary removed") if done else ("skipped", "no deployer answered")
+
+
+def merge_sli_answers(
+    indicators: list[str], answers: list[Any] | None
+) -> dict[str, SLIResult]:
+    """Per indicator, the first provider's answer that knows it; the rest are missing."""
+    merged: dict[str, SLIResult] = {}
+    for answer in answers or ():
+        for result in answer or ():
+            if result.metric not in indicators:
+                continue
+            known = merged.get(result.metric)
+            if known is None or (known.status == SLIStatus.UNKNOWN and result.status != SLIStatus.UNKNOWN):
+                merged[result.metric] = result
+    out: dict[str, SLIResult] = {}
+    for name in indicators:
+        out[name] = merged.get(name) or SLIResult(
+            metric=name, value=0.0, success=False, status=SLIStatus.MISSING,
+            message="no value received from SLI provider",
+        )
+    return out
+
+
+def verdict_line(stage: str, evaluation: Mapping[str, Any]) -> str:
+    result, score = evaluation["result"], float(evaluation["score"])
+    pass_t, warn_t = evaluation["pass_threshold"], evaluation["warning_threshold"]
+    if result == "pass":
+        tail = f">= {pass_t:g}% (pass)"
+    elif result == "warning":
+        tail = f"< {pass_t:g}% (pass), >= {warn_t:g}% (warning)"
+    elif warn_t is not None:
+        tail = f"< {warn_t:g}% (warning)"
+    else:
+        tail = f"< {pass_t:g}% (pass)"
+    key = ", a key SLI failed" if evaluation.get("key_sli_failed") else ""
+    return f"{stage}: {result}, score {score:.1f}% {tail}{key}"
+
+
+def _split_event(event: str) -> tuple[str, str]:
+    parts = event.split(".")
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def _last_task(state: SequenceState) -> str:
+    return state.tasks[-1].name if state.tasks else ""
+
+
+def _trigger_matches(match: Mapping[str, str], result: str, last_task: str) -> bool:
+    if not match:
+        return result in PASSING
+    return match.get("result") == result or (bool(last_task) and match.get(f"{last_task}.result") == result)
+
+
+def _wanted(match: Mapping[str, str]) -> str:
+    if not match:
+        return "pass or warning"
+    return " or ".join(f"{k}={v}" for k, v in match.items())
+
+
+def _first_index(seq: Sequence, names: tuple[str, ...]) -> int | None:
+    for i, task in enumerate(seq.tasks):
+        if task.name in names:
+            return i
+    return None
+
+
+def _incoming(state: SequenceState) -> str:
+    graded = [t.result for t in state.tasks if t.result in ("pass", "warning", "fail")]
+    return graded[-1] if graded else "pass"
+
+
+def _approval(properties: Mapping[str, Any], incoming: str) -> tuple[str, str]:
+    if incoming == "fail":
+        return "fail", "approval refused: incoming result fail"
+    mode = str(properties.get(incoming, "automatic"))
+    if mode == "automatic":
+        return incoming, f"approved automatically ({incoming})"
+    return "fail", f"manual approval required for {incoming} (not possible in a test run)"

@@ -1,0 +1,214 @@
+"""shipyard.yaml (``spec.keptn.sh/0.2.0``, §13): stages, sequences, tasks and their chaining."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_keptn.errors import SpecError
+from pytest_keptn.spec._yaml import Fields, read_source
+
+API_VERSION = "spec.keptn.sh/0.2.0"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """``triggeredOn`` entry: ``<stage>.<sequence>.finished`` plus an optional ``selector.match``."""
+
+    event: str
+    match: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def stage(self) -> str:
+        return self.event.split(".")[0]
+
+    @property
+    def sequence(self) -> str:
+        parts = self.event.split(".")
+        return parts[1] if len(parts) == 3 else ""
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    triggered_after: str | None = None
+
+
+@dataclass(frozen=True)
+class Sequence:
+    name: str
+    triggered_on: tuple[Trigger, ...] = ()
+    tasks: tuple[Task, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    sequences: tuple[Sequence, ...] = ()
+
+    @property
+    def has_evaluation(self) -> bool:
+        """Whether any sequence of the stage runs an evaluation task."""
+        return any(t.name == "evaluation" for s in self.sequences for t in s.tasks)
+
+    def sequence(self, name: str) -> Sequence | None:
+        for seq in self.sequences:
+            if seq.name == name:
+                return seq
+        return None
+
+
+@dataclass(frozen=True)
+class Shipyard:
+    name: str
+    stages: tuple[Stage, ...]
+    file: str = "shipyard.yaml"
+
+    def stage(self, name: str) -> Stage:
+        """The stage called ``name``; SpecError naming it when the shipyard has none."""
+        for st in self.stages:
+            if st.name == name:
+                return st
+        known = ", ".join(s.name for s in self.stages) or "none"
+        raise SpecError(
+            f"no stage named {name!r} (stages: {known})", file=self.file, field="spec.stages"
+        )
+
+    def triggered_by(
+        self, stage: str, sequence: str, result: str, last_task: str
+    ) -> list[tuple[Stage, Sequence]]:
+        """Sequences started when ``<stage>.<sequence>`` finishes with ``result`` (§13).
+
+        Without ``selector.match`` a trigger fires on ``pass`` or ``warning``; with one it fires
+        when ``match["result"]`` or ``match["<last task>.result"]`` equals ``result``.
+        """
+        event = f"{stage}.{sequence}.finished"
+        fired: list[tuple[Stage, Sequence]] = []
+        for st in self.stages:
+            for seq in st.sequences:
+                for trig in seq.triggered_on:
+                    if trig.event != event:
+                        continue
+                    if not trig.match:
+                        ok = result in ("pass", "warning")
+                    else:
+                        ok = trig.match.get("result") == result or (
+                            trig.match.get(f"{last_task}.result") == result
+                        )
+                    if ok:
+                        fired.append((st, seq))
+                        break
+        return fired
+
+
+def shipyard_from_mapping(doc: Any, *, file: str) -> Shipyard:
+    f = Fields(file)
+    if doc is None:
+        raise f.error("", "empty shipyard.yaml")
+    top = f.mapping(doc, "(top level)", allow_null=False)
+    f.unknown_keys(top, ("apiVersion", "kind", "metadata", "spec"), "")
+    api = f.string(top.get("apiVersion"), "apiVersion")
+    if api != API_VERSION:
+        raise f.error("apiVersion", f"expected {API_VERSION!r}, got {api!r}")
+    kind = f.string(top.get("kind"), "kind")
+    if kind != "Shipyard":
+        raise f.error("kind", f"expected 'Shipyard', got {kind!r}")
+    meta = f.mapping(top.get("metadata"), "metadata")
+    name = f.string(meta.get("name"), "metadata.name")
+    spec = f.mapping(top.get("spec"), "spec")
+    f.unknown_keys(spec, ("stages",), "spec")
+    raw_stages = f.sequence(spec.get("stages"), "spec.stages")
+    if not raw_stages:
+        raise f.error("spec.stages", "no stages")
+    stages: list[Stage] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_stages):
+        path = f"spec.stages[{i}]"
+        st = f.mapping(raw, path, allow_null=False)
+        f.unknown_keys(st, ("name", "sequences"), path)
+        sname = f.string(st.get("name"), f"{path}.name")
+        if not sname:
+            raise f.error(f"{path}.name", "missing stage name")
+        if sname in seen:
+            raise f.error(f"{path}.name", f"duplicate stage name {sname!r}")
+        seen.add(sname)
+        sequences: list[Sequence] = []
+        seq_names: set[str] = set()
+        for j, raw_seq in enumerate(f.sequence(st.get("sequences"), f"{path}.sequences")):
+            spath = f"{path}.sequences[{j}]"
+            sq = f.mapping(raw_seq, spath, allow_null=False)
+            f.unknown_keys(sq, ("name", "triggeredOn", "tasks"), spath)
+            qname = f.string(sq.get("name"), f"{spath}.name")
+            if not qname:
+                raise f.error(f"{spath}.name", "missing sequence name")
+            if qname in seq_names:
+                raise f.error(
+                    f"{spath}.name", f"duplicate sequence name {qname!r} in stage {sname!r}"
+                )
+            seq_names.add(qname)
+            triggers: list[Trigger] = []
+            for k, raw_trig in enumerate(f.sequence(sq.get("triggeredOn"), f"{spath}.triggeredOn")):
+                tpath = f"{spath}.triggeredOn[{k}]"
+                tr = f.mapping(raw_trig, tpath, allow_null=False)
+                f.unknown_keys(tr, ("event", "selector"), tpath)
+                event = f.string(tr.get("event"), f"{tpath}.event")
+                sel = f.mapping(tr.get("selector"), f"{tpath}.selector")
+                f.unknown_keys(sel, ("match",), f"{tpath}.selector")
+                match = {
+                    f.string(k2, f"{tpath}.selector.match"): f.string(
+                        v2, f"{tpath}.selector.match.{k2}"
+                    )
+                    for k2, v2 in f.mapping(sel.get("match"), f"{tpath}.selector.match").items()
+                }
+                triggers.append(Trigger(event, match))
+            tasks: list[Task] = []
+            for k, raw_task in enumerate(f.sequence(sq.get("tasks"), f"{spath}.tasks")):
+                kpath = f"{spath}.tasks[{k}]"
+                tk = f.mapping(raw_task, kpath, allow_null=False)
+                f.unknown_keys(tk, ("name", "properties", "triggeredAfter"), kpath)
+                tname = f.string(tk.get("name"), f"{kpath}.name")
+                if not tname:
+                    raise f.error(f"{kpath}.name", "missing task name")
+                after = tk.get("triggeredAfter")
+                tasks.append(
+                    Task(
+                        tname,
+                        f.mapping(tk.get("properties"), f"{kpath}.properties"),
+                        None if after is None else f.string(after, f"{kpath}.triggeredAfter"),
+                    )
+                )
+            sequences.append(Sequence(qname, tuple(triggers), tuple(tasks)))
+        stages.append(Stage(sname, tuple(sequences)))
+
+    known = {(s.name, q.name) for s in stages for q in s.sequences}
+    for i, st_obj in enumerate(stages):
+        for j, seq in enumerate(st_obj.sequences):
+            for k, trig in enumerate(seq.triggered_on):
+                path = f"spec.stages[{i}].sequences[{j}].triggeredOn[{k}].event"
+                parts = trig.event.split(".")
+                if len(parts) != 3 or parts[2] != "finished":
+                    raise f.error(
+                        path, f"expected '<stage>.<sequence>.finished', got {trig.event!r}"
+                    )
+                if parts[0] not in seen:
+                    raise f.error(
+                        path, f"{trig.event!r} names stage {parts[0]!r}, which does not exist"
+                    )
+                if (parts[0], parts[1]) not in known and parts[1] != "evaluation":
+                    # evaluation is a built-in single-task sequence of every stage
+                    raise f.error(
+                        path,
+                        f"{trig.event!r} names sequence {parts[1]!r}, which stage {parts[0]!r} does not have",
+                    )
+    return Shipyard(name, tuple(stages), file)
+
+
+def load_shipyard(
+    source: str | Path | bytes | Mapping[str, Any], *, file: str | None = None
+) -> Shipyard:
+    """Load a shipyard.yaml from a path, raw bytes or a mapping; SpecError on any mistake."""
+    doc, name, _ = read_source(source, file, "shipyard.yaml")
+    return shipyard_from_mapping(doc, file=name)

@@ -1,0 +1,294 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pytest_keptn.deploy import local, procs
+from pytest_keptn.deploy import state as st
+from pytest_keptn.errors import DeployError
+from pytest_keptn.load.locust_driver import run_locust
+from pytest_keptn.model import Deployment, LoadResult, StageContext
+
+from .conftest import PYTHON, RecordingTargets, driver_env, get
+
+MakeCtx = Callable[..., StageContext]
+BG = {"deploymentstrategy": "blue_green_service"}
+JOB = "helloservice-sockshop-hardening"
+
+
+def deployer() -> local.LocalDeployer:
+    return local.LocalDeployer()
+
+
+@pytest.mark.slow
+def test_canary_primary_life_cycle(make_ctx: MakeCtx) -> None:
+    d = deployer()
+    ctx1 = make_ctx("v0.1.1")
+    first = d.pytest_keptn_deploy(ctx1, {})  # default strategy: blue/green
+    assert first.strategy == "blue_green_service" and first.deployment_names == ("canary",)
+    targets = ctx1.targets
+    assert isinstance(targets, RecordingTargets)
+    assert targets.jobs[JOB + "-canary"] == targets.jobs[JOB] == first.url.removeprefix("http://")
+    assert JOB + "-primary" not in targets.jobs
+    assert d.pytest_keptn_release(ctx1, first) is True
+    primary = local.primary_url(ctx1.workdir, "hardening", "helloservice")
+    assert primary == first.url  # the canary process is now the primary
+    assert targets.jobs[JOB + "-primary"] == targets.jobs[JOB] == primary.removeprefix("http://")
+    assert JOB + "-canary" not in targets.jobs
+
+    ctx2 = make_ctx("v0.1.2")
+    second = d.pytest_keptn_deploy(ctx2, {"deploymentstrategy": "duplicate"})
+    assert second.url != primary
+    assert targets.jobs[JOB] == targets.jobs[JOB + "-canary"] == second.url.removeprefix("http://")
+    assert targets.jobs[JOB + "-primary"] == primary.removeprefix("http://")
+    assert "v0.1.1" in get(primary + "/")[1]  # the primary serves beside the canary
+    assert get(second.url + "/health")[0] == 200
+    canary_pid = second.instances[0].pid
+    assert canary_pid is not None and procs.alive(canary_pid)
+
+    assert d.pytest_keptn_rollback(ctx2, second) is True
+    assert not procs.alive(canary_pid)
+    assert targets.jobs[JOB] == primary.removeprefix("http://")
+    assert JOB + "-canary" not in targets.jobs
+    assert "v0.1.1" in get(primary + "/")[1]
+    assert local.primary_url(ctx2.workdir, "hardening", "helloservice") == primary
+    assert st.get(st.read(ctx2.workdir), "hardening", "helloservice", "canary") is None
+
+
+@pytest.mark.slow
+def test_release_stops_the_old_primary(make_ctx: MakeCtx) -> None:
+    d = deployer()
+    ctx1 = make_ctx("v0.1.1")
+    first = d.pytest_keptn_deploy(ctx1, BG)
+    d.pytest_keptn_release(ctx1, first)
+    old_pid = first.instances[0].pid
+    ctx3 = make_ctx("v0.1.3")
+    third = d.pytest_keptn_deploy(ctx3, BG)
+    assert [i.role for i in third.instances] == ["canary", "primary"]
+    d.pytest_keptn_release(ctx3, third)
+    assert old_pid is not None and not procs.alive(old_pid)
+    assert local.primary_url(ctx3.workdir, "hardening", "helloservice") == third.url
+    assert get(third.url + "/health")[0] == 200
+
+
+@pytest.mark.slow
+def test_crashing_build_fails_with_log_tail_and_primary_untouched(make_ctx: MakeCtx) -> None:
+    d = deployer()
+    ctx1 = make_ctx("v0.1.1")
+    first = d.pytest_keptn_deploy(ctx1, BG)
+    d.pytest_keptn_release(ctx1, first)
+    targets = ctx1.targets
+    assert isinstance(targets, RecordingTargets)
+    before = dict(targets.jobs)
+    with pytest.raises(DeployError) as info:
+        d.pytest_keptn_deploy(make_ctx("crash"), BG)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "exited with code 3" in message
+    assert "missing configuration" in message  # the log tail
+    assert "helloservice:crash (canary) in hardening" in message
+    assert targets.jobs == before
+    assert "v0.1.1" in get(first.url + "/")[1]
+    data = st.read(ctx1.workdir)
+    assert st.get(data, "hardening", "helloservice", "canary") is None
+    assert st.get(data, "hardening", "helloservice", "primary")["pid"] == first.instances[0].pid
+    # nothing of the crashed build is left: only the primary runs
+    assert set(procs.session_pids()) == {first.instances[0].pid}
+
+
+def test_missing_and_bad_command_are_one_line_errors(make_ctx: MakeCtx) -> None:
+    with pytest.raises(DeployError, match="--keptn-local-command"):
+        deployer().pytest_keptn_deploy(make_ctx(local_command=None), BG)
+    with pytest.raises(DeployError, match="bad build command template"):
+        deployer().pytest_keptn_deploy(make_ctx(local_command="{python} {nope}"), BG)
+    with pytest.raises(DeployError, match="unknown deploymentstrategy 'canary'"):
+        deployer().pytest_keptn_deploy(make_ctx(), {"deploymentstrategy": "canary"})
+
+
+def test_build_that_never_gets_ready_times_out(make_ctx: MakeCtx) -> None:
+    ctx = make_ctx(local_command="{python} -c 'import time; print(\"booting\"); time.sleep(60)'",
+                   deploy_timeout=0.5)
+    with pytest.raises(DeployError, match=r"not ready after 0.5s .* booting"):
+        deployer().pytest_keptn_deploy(ctx, BG)
+    assert procs.session_pids() == {}
+
+
+@pytest.mark.slow
+def test_direct_replaces_in_place_and_rolls_back(make_ctx: MakeCtx) -> None:
+    d = deployer()
+    direct = {"deploymentstrategy": "direct"}
+    first = d.pytest_keptn_deploy(make_ctx("v0.1.1"), direct)
+    assert first.deployment_names == ("direct",)
+    second = d.pytest_keptn_deploy(make_ctx("v0.1.3"), direct)
+    assert first.instances[0].pid is not None and not procs.alive(first.instances[0].pid)
+    ctx = make_ctx("v0.1.3")
+    assert local.primary_url(ctx.workdir, "hardening", "helloservice") == second.url
+    assert d.pytest_keptn_release(ctx, second) is True  # nothing to promote
+    d.pytest_keptn_rollback(ctx, second)
+    back = local.primary_url(ctx.workdir, "hardening", "helloservice")
+    assert back is not None and back != second.url
+    assert "v0.1.1" in get(back + "/")[1]
+
+
+def test_user_managed_starts_nothing(make_ctx: MakeCtx) -> None:
+    deployment = deployer().pytest_keptn_deploy(
+        make_ctx(), {"deploymentstrategy": "user_managed", "url": "http://127.0.0.1:9"})
+    assert deployment.deployment_names == ("user-managed",)
+    assert deployment.url == "http://127.0.0.1:9"
+    assert procs.session_pids() == {}
+
+
+def test_stale_pid_is_detected(make_ctx: MakeCtx) -> None:
+    ctx = make_ctx()
+    dead = subprocess.Popen([PYTHON, "-c", "pass"])
+    dead.wait()
+    with st.locked(ctx.workdir) as data:
+        st.put(data, "hardening", "helloservice", "primary",
+               {"pid": dead.pid, "start_ticks": 1, "port": 9, "url": "http://127.0.0.1:9",
+                "image": "x", "tag": "v0"})
+    assert local.primary_url(ctx.workdir, "hardening", "helloservice") is None
+    assert st.read(ctx.workdir)["services"] == {}
+    # a live pid that belongs to another process (recycled pid) is stale too
+    with st.locked(ctx.workdir) as data:
+        st.put(data, "hardening", "helloservice", "primary",
+               {"pid": os.getpid(), "start_ticks": -5, "port": 9, "url": "http://127.0.0.1:9"})
+    assert local.primary_url(ctx.workdir, "hardening", "helloservice") is None
+
+
+@pytest.mark.slow
+def test_state_survives_between_processes(make_ctx: MakeCtx, project: Path) -> None:
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from pytest_keptn.config import Settings
+        from pytest_keptn.deploy.local import LocalDeployer
+        from pytest_keptn.model import StageContext
+        ctx = StageContext(project="sockshop", service="helloservice", stage="production",
+            image="helloserver", tag="v0.1.1", root=Path({str(project)!r}),
+            workdir=Path({str(project / ".keptn")!r}),
+            settings=Settings(local_command={"{python} -m helloserver --port {port} --tag {tag}"!r},
+                              keep_primaries=True))
+        d = LocalDeployer()
+        dep = d.pytest_keptn_deploy(ctx, {{}})
+        d.pytest_keptn_release(ctx, dep)
+        print(dep.url)
+    """)
+    done = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True,
+                          env=driver_env(), timeout=30)
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.strip().splitlines()[-1]
+    workdir = project / ".keptn"
+    assert local.primary_url(workdir, "production", "helloservice") == url
+    assert "v0.1.1" in get(url + "/")[1]  # the kept primary outlived its pytest process
+    lines = local.stop_all(workdir)
+    assert len(lines) == 1 and lines[0].startswith("stopped production/helloservice primary")
+    assert local.primary_url(workdir, "production", "helloservice") is None
+    assert local.stop_all(workdir) == []
+
+
+DRIVER = """
+import sys, json
+from pathlib import Path
+from pytest_keptn.config import Settings
+from pytest_keptn.deploy.local import LocalDeployer
+from pytest_keptn.load.locust_driver import run_locust
+from pytest_keptn.model import StageContext
+
+root = Path(sys.argv[1])
+keep = sys.argv[2] == "keep"
+def ctx(tag):
+    return StageContext(project="sockshop", service="helloservice", stage="hardening",
+        image="helloserver", tag=tag, root=root, workdir=root / ".keptn",
+        settings=Settings(local_command="{python} -m helloserver --port {port} --tag {tag}",
+                          keep_primaries=keep),
+        progress=lambda line: print(line, flush=True))
+d = LocalDeployer()
+first = d.pytest_keptn_deploy(ctx("v0.1.1"), {})
+d.pytest_keptn_release(ctx("v0.1.1"), first)
+canary = d.pytest_keptn_deploy(ctx("v0.1.3"), {})
+print(json.dumps({"primary": first.instances[0].pid, "canary": canary.instances[0].pid}), flush=True)
+run_locust(ctx("v0.1.3"), canary.url, root / "locustfile.py", users=2, spawn_rate=10, run_time=60)
+"""
+
+LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+class Visitor(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def health(self):
+        self.client.get("/health")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keep", ["keep", "nokeep"])
+def test_no_orphans_after_sigint(project: Path, keep: str) -> None:
+    (project / "locustfile.py").write_text(LOCUSTFILE)
+    driver = subprocess.Popen([PYTHON, "-c", DRIVER, str(project), keep], env=driver_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert driver.stdout is not None
+        pids: dict[str, int] = {}
+        deadline = time.monotonic() + 60
+        for line in driver.stdout:
+            if line.startswith("{"):
+                pids = json.loads(line)
+            if line.startswith("load: 1/"):  # Locust is running
+                break
+            assert time.monotonic() < deadline
+        else:
+            pytest.fail("driver ended early: " + driver.stderr.read() if driver.stderr else "")
+        family = psutil.Process(driver.pid).children(recursive=True)
+        assert len(family) >= 3  # primary, canary, Locust child
+        assert {pids["primary"], pids["canary"]} <= {p.pid for p in family}
+        driver.send_signal(signal.SIGINT)
+        driver.wait(timeout=30)
+        time.sleep(0.2)
+        survivors = {p.pid for p in family if p.is_running() and p.status() != "zombie"}
+        if keep == "keep":
+            assert survivors == {pids["primary"]}  # the user asked primaries to keep serving
+        else:
+            assert survivors == set()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        local.stop_all(project / ".keptn")
+    assert local.primary_url(project / ".keptn", "hardening", "helloservice") is None
+
+
+@pytest.mark.slow
+def test_rollback_while_locust_runs_keeps_the_primary_answering(
+    make_ctx: MakeCtx, project: Path
+) -> None:
+    (project / "locustfile.py").write_text(LOCUSTFILE)
+    d = deployer()
+    ctx1 = make_ctx("v0.1.1")
+    first = d.pytest_keptn_deploy(ctx1, BG)
+    d.pytest_keptn_release(ctx1, first)
+    ctx2 = make_ctx("v0.1.3")
+    canary: Deployment = d.pytest_keptn_deploy(ctx2, BG)
+    results: list[LoadResult] = []
+    load = threading.Thread(target=lambda: results.append(
+        run_locust(ctx2, first.url, project / "locustfile.py", users=4, spawn_rate=20,
+                   run_time=3)))
+    load.start()
+    time.sleep(1.5)
+    d.pytest_keptn_rollback(ctx2, canary)
+    load.join(timeout=30)
+    assert results, "the Locust run did not finish"
+    result = results[0]
+    assert result.requests > 20
+    assert result.failures == 0  # the primary answered throughout
+    assert canary.instances[0].pid is not None and not procs.alive(canary.instances[0].pid)
+    assert "v0.1.1" in get(first.url + "/")[1]

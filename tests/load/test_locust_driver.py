@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_keptn.errors import LoadError
+from pytest_keptn.load.locust_driver import (
+    LocustDriver,
+    parse_run_time,
+    read_locust_conf,
+    resolve,
+)
+from pytest_keptn.model import StageContext
+
+from .conftest import write_locust
+
+MakeCtx = Callable[..., StageContext]
+STATUS = re.compile(r"^load: \d+/3s users=\d+ rps=\d+ requests=\d+ failures=\d+ p95=\d+ms$")
+
+
+def test_locust_is_never_imported_in_this_process() -> None:
+    import pytest_keptn.load.locust_driver  # noqa: F401
+    import pytest_keptn.load.provider  # noqa: F401
+
+    assert "locust" not in sys.modules
+    assert "gevent" not in sys.modules
+
+
+@pytest.mark.slow
+def test_load_against_helloserver_with_progress(
+    make_ctx: MakeCtx, keptn_root: Path, helloserver: str
+) -> None:
+    write_locust(keptn_root, conf="users = 3\nspawn-rate = 30\nrun-time = 30s\n")
+    lines: list[str] = []
+    ctx = make_ctx(lines, locust_run_time="3s")  # the setting beats locust.conf's 30s
+    result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {"users": 4})
+    assert result is not None
+    status = [line for line in lines if STATUS.match(line)]
+    assert len(status) >= 2, lines  # at least every 2 s over 3 s
+    assert all("\r" not in line for line in lines)
+    assert "users=4" in status[-1]  # the task property beats locust.conf
+    assert 2.9 <= result.window.seconds <= 4.0
+    assert result.requests > 50 and result.failures == 0
+    assert result.rps == pytest.approx(result.requests / result.window.seconds, rel=0.05)
+    assert 0 < result.p50_ms <= result.p95_ms <= result.p99_ms
+    assert result.details["endpoints"][0]["name"] == "/"
+    assert result.details["endpoints"][0]["requests"] == result.requests
+    assert result.details["users"] == 4 and result.details["run_time"] == 3.0
+
+
+@pytest.mark.slow
+def test_local_workers(make_ctx: MakeCtx, keptn_root: Path, helloserver: str) -> None:
+    write_locust(keptn_root)
+    lines: list[str] = []
+    ctx = make_ctx(lines, locust_workers=2, locust_users=4, locust_run_time="3s")
+    result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {})
+    assert result is not None
+    assert result.requests > 50 and result.failures == 0
+    assert result.details["workers"] == 2
+    assert any("2 workers" in line for line in lines)
+
+
+def test_no_locustfile_means_no_load(make_ctx: MakeCtx) -> None:
+    assert LocustDriver().pytest_keptn_run_load(make_ctx(), "http://127.0.0.1:9", {}) is None
+
+
+def test_crashing_locustfile(make_ctx: MakeCtx, keptn_root: Path) -> None:
+    path = write_locust(keptn_root, "import locust\nraise RuntimeError('no config for carts')\n")
+    with pytest.raises(LoadError) as info:
+        LocustDriver().pytest_keptn_run_load(make_ctx(), "http://127.0.0.1:9", {})
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"locustfile {path} failed to import: RuntimeError: no config for carts" in message
+
+
+@pytest.mark.slow
+def test_refused_host(make_ctx: MakeCtx, keptn_root: Path) -> None:
+    from pytest_keptn.deploy.procs import free_port
+
+    write_locust(keptn_root)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(LoadError) as info:
+        LocustDriver().pytest_keptn_run_load(make_ctx(locust_run_time="1s", locust_users=2), url, {})
+    message = str(info.value)
+    assert message.startswith(f"every request failed against {url}")
+    assert "Connection refused" in message and "locustfile" in message
+
+
+def test_settings_beat_properties_beat_conf_beat_defaults(
+    make_ctx: MakeCtx, tmp_path: Path
+) -> None:
+    conf_file = tmp_path / "locust.conf"
+    conf_file.write_text("# comment\nu = 7\nspawn-rate: 3\n--run-time = 1m30s\nhost = x\n")
+    conf = read_locust_conf(conf_file)
+    assert conf == {"users": "7", "spawn_rate": "3", "run_time": "1m30s", "host": "x"}
+    assert resolve(make_ctx(), {}, {}, None) == (10, 10.0, 10.0)
+    assert resolve(make_ctx(), {}, conf, conf_file) == (7, 3.0, 90.0)
+    assert resolve(make_ctx(), {"users": 5, "run_time": "20s"}, conf, conf_file) == (5, 3.0, 20.0)
+    assert resolve(make_ctx(locust_users=2, locust_spawn_rate=1.5, locust_run_time="2s"),
+                   {"users": 5}, conf, conf_file) == (2, 1.5, 2.0)
+
+
+def test_run_time_parsing() -> None:
+    assert parse_run_time("10s") == 10
+    assert parse_run_time("1h2m3s") == 3723
+    assert parse_run_time(45) == 45
+    with pytest.raises(LoadError, match="not a duration"):
+        parse_run_time("soon")
+    with pytest.raises(LoadError, match="must be positive"):
+        parse_run_time("0s")

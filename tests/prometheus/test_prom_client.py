@@ -1,0 +1,143 @@
+"""Client faults that need a stub (timeouts, 503 before ready, auth) and settings handling."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from prom_stub import Stub, ok_vector, sleeper
+
+from pytest_keptn.errors import ConfigError
+from pytest_keptn.model import SLIStatus
+from pytest_keptn.prometheus.client import PrometheusClient, client_from_settings
+
+NOW = datetime.now(UTC)
+SENTINEL = "s3cr3t-SENTINEL-token-9f8e"
+
+
+def test_value_and_warnings(stub: Stub) -> None:
+    with PrometheusClient(stub.url + "/prometheus") as client:
+        r = client.query("up", NOW, metric="m")
+    assert (r.status, r.value, r.success, r.metric, r.query) == (SLIStatus.VALUE, 1.0, True, "m", "up")
+    assert r.warnings == ("partial data",)
+
+
+def test_query_timeout_is_bounded(stub: Stub) -> None:
+    stub.set(sleeper(5))
+    with PrometheusClient(stub.url, timeout=0.5, retries=2) as client:
+        began = time.monotonic()
+        r = client.query("slow_query", NOW)
+        took = time.monotonic() - began
+    assert r.status is SLIStatus.TIMEOUT and not r.success
+    assert "timed out after 0.5s" in r.message and "slow_query" in r.message
+    assert took < 1.5
+    assert len(stub.requests) == 1  # a timeout is not retried
+
+
+def test_503_before_ready_is_retried_then_reported(stub: Stub) -> None:
+    stub.set(lambda h: (503, "Service Unavailable", {"X-Prometheus-Stopping": "false"}))
+    with PrometheusClient(stub.url, retries=2) as client:
+        r = client.query("up", NOW)
+    assert r.status is SLIStatus.QUERY_ERROR and not r.success
+    assert r.message == "HTTP 503 Service Unavailable: up"
+    assert len(stub.requests) == 3
+
+
+def test_503_then_ready_succeeds(stub: Stub) -> None:
+    calls: list[int] = []
+
+    def flaky(h: object) -> tuple[int, str, dict[str, str]]:
+        calls.append(1)
+        if len(calls) == 1:
+            return 503, "Service Unavailable", {}
+        return ok_vector("7")(h)  # type: ignore[arg-type]
+
+    stub.set(flaky)
+    with PrometheusClient(stub.url, retries=2) as client:
+        r = client.query("up", NOW)
+    assert (r.status, r.value) == (SLIStatus.VALUE, 7.0)
+
+
+def test_prometheus_query_timeout_error_is_typed(stub: Stub) -> None:
+    body = json.dumps({"status": "error", "errorType": "timeout", "error": "query timed out in expression evaluation"})
+    stub.set(lambda h: (503, body, {"Content-Type": "application/json"}))
+    with PrometheusClient(stub.url) as client:
+        r = client.query("up", NOW)
+    assert r.status is SLIStatus.TIMEOUT
+    assert len(stub.requests) == 1
+
+
+def test_wrong_credential_never_shows_the_token(
+    stub: Stub, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    def auth(h: object) -> tuple[int, str, dict[str, str]]:
+        got = h.headers.get("Authorization", "")  # type: ignore[attr-defined]
+        if got != "Bearer right-token":
+            return 401, f"unauthorized: got {got}", {"Content-Type": "text/plain"}
+        return ok_vector()(h)  # type: ignore[arg-type]
+
+    stub.set(auth)
+    client = PrometheusClient(stub.url, token=SENTINEL, headers={"X-Scope-OrgID": "tenant-1"})
+    with client:
+        r = client.query("up", NOW)
+    assert stub.requests[0]["authorization"] == f"Bearer {SENTINEL}"
+    assert stub.requests[0]["x-scope-orgid"] == "tenant-1"
+    assert r.status is SLIStatus.QUERY_ERROR and "HTTP 401" in r.message
+    assert "credentials" in r.message
+    assert len(stub.requests) == 1  # 4xx is never retried
+    everything = repr(r) + str(r) + repr(client) + str(client) + str(r.to_keptn())
+    captured = capsys.readouterr()
+    everything += captured.out + captured.err + caplog.text
+    assert SENTINEL not in everything
+
+
+def test_basic_auth_from_settings_env(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
+    @dataclass(frozen=True)
+    class S:
+        prometheus_headers: str | None = "X-Scope-OrgID: t1; X-Other: b"
+        prometheus_token_env: str | None = None
+        prometheus_user_env: str | None = "PK_USER"
+        prometheus_password_env: str | None = "PK_PASS"
+        query_timeout: float = 3.0
+
+    monkeypatch.setenv("PK_USER", "alice")
+    monkeypatch.setenv("PK_PASS", SENTINEL)
+    with client_from_settings(S(), stub.url) as client:
+        assert SENTINEL not in repr(client)
+        assert client.query("up", NOW).status is SLIStatus.VALUE
+    sent = stub.requests[0]
+    assert sent["authorization"] == "Basic " + base64.b64encode(f"alice:{SENTINEL}".encode()).decode()
+    assert (sent["x-scope-orgid"], sent["x-other"]) == ("t1", "b")
+    monkeypatch.delenv("PK_PASS")
+    with pytest.raises(ConfigError, match="PK_PASS is not set"):
+        client_from_settings(S(), stub.url)
+    with pytest.raises(ConfigError, match="Name: value"):
+        client_from_settings(S(prometheus_headers="novalue"), stub.url)
+
+
+def test_unreachable_after_retries() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with PrometheusClient(f"http://127.0.0.1:{port}", retries=2, timeout=5) as client:
+        began = time.monotonic()
+        r = client.query("up", NOW)
+    assert r.status is SLIStatus.UNREACHABLE and "unreachable" in r.message
+    assert time.monotonic() - began < 3
+
+
+def test_compat_087_http_error(stub: Stub) -> None:
+    stub.set(lambda h: (400, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}), {}))
+    with PrometheusClient(stub.url) as client:
+        r = client.query("sum(", NOW, compat="0.8.7")
+    assert (r.success, r.value, r.message) == (False, 0.0, "metric could not be received")
+    assert r.status is SLIStatus.QUERY_ERROR

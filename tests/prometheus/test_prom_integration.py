@@ -1,0 +1,231 @@
+"""The real prometheus binary scraping a real helloserver; the tutorial's indicators and faults."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pytest_keptn.config import Settings
+from pytest_keptn.errors import ProviderError
+from pytest_keptn.model import SLIResult, SLIStatus, StageContext, Window
+from pytest_keptn.prometheus.client import PrometheusClient
+from pytest_keptn.prometheus.provider import PrometheusSLIProvider
+from pytest_keptn.prometheus.server import EmbeddedPrometheus
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus binary not installed"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+JOB = "helloservice-pod-tato-head-hardening"
+CANARY = JOB + "-canary"
+DEAD = "deadservice-pod-tato-head-hardening"
+TUTORIAL_SLI = {
+    "http_response_time_seconds_main_page_sum": 'sum(rate(http_server_request_duration_seconds_sum{method="GET",route="/",status_code="200",job="$SERVICE-$PROJECT-$STAGE-canary"}[$DURATION_SECONDS])/rate(http_server_request_duration_seconds_count{method="GET",route="/",status_code="200",job="$SERVICE-$PROJECT-$STAGE-canary"}[$DURATION_SECONDS]))',
+    "http_requests_total_sucess": 'http_requests_total{status="success"}',
+    "go_routines": 'go_goroutines{job="$SERVICE-$PROJECT-$STAGE"}',
+    "request_throughput": 'sum(rate(http_requests_total{status="success"}[$DURATION_SECONDS]))',
+}
+REQUESTS = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Env:
+    prom: EmbeddedPrometheus
+    app_port: int
+    window: Window
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    port = _free_port()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "helloserver", "--port", str(port), "--tag", "v0.1.1"],
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "example_project")),
+        stdout=subprocess.DEVNULL,
+    )
+    prom = EmbeddedPrometheus(tmp_path_factory.mktemp("prom"))
+    try:
+        prom.start()
+        # the same process under the direct and the canary job names (§11)
+        prom.register(JOB, f"127.0.0.1:{port}", {"stage": "hardening"})
+        prom.register(CANARY, f"127.0.0.1:{port}", {"stage": "hardening"})
+        prom.register(DEAD, f"127.0.0.1:{_free_port()}")  # nothing listens there
+        prom.wait_targets_up([JOB, CANARY], timeout=20)
+        time.sleep(2.2)  # a few idle samples before the traffic
+        start = datetime.now(UTC)
+        with httpx.Client(timeout=5) as http:
+            for i in range(REQUESTS):
+                assert http.get(f"http://127.0.0.1:{port}/").status_code == 200
+                time.sleep(4.0 / REQUESTS)
+        end = datetime.now(UTC)
+        yield Env(prom, port, Window(start, end))
+    finally:
+        prom.stop()
+        app.terminate()
+        app.wait(5)
+
+
+def ctx_for(url: str | None, settings: Settings | None = None, **kw: object) -> StageContext:
+    return StageContext(
+        project="pod-tato-head",
+        service="helloservice",
+        stage="hardening",
+        image="helloserver",
+        tag="v0.1.1",
+        root=ROOT,
+        workdir=ROOT,
+        settings=settings or Settings(query_timeout=5, freshness_timeout=8),
+        sli_indicators=TUTORIAL_SLI,
+        prometheus_url=url,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def by_name(results: object) -> dict[str, SLIResult]:
+    assert results is not None
+    return {r.metric: r for r in results}  # type: ignore[attr-defined]
+
+
+def test_tutorial_indicators_match_the_traffic(env: Env) -> None:
+    names = [*TUTORIAL_SLI, "throughput", "error_rate", "response_time_p95", "locust_rps", "bogus"]
+    got = by_name(PrometheusSLIProvider().pytest_keptn_get_sli(
+        ctx_for(env.prom.url), names, env.window, "canary", None))
+    seconds = env.window.seconds
+    latency = got["http_response_time_seconds_main_page_sum"]
+    assert latency.status is SLIStatus.VALUE, latency.message
+    assert 0.004 < latency.value < 0.05  # v0.1.1 sleeps 5 ms per request
+    assert got["go_routines"].value == 8 and got["go_routines"].success
+    throughput = got["request_throughput"]  # two jobs scrape the same process: twice the rate
+    assert throughput.status is SLIStatus.VALUE
+    assert throughput.value == pytest.approx(2 * REQUESTS / seconds, rel=0.35)
+    # no job matcher: one series per job; strictly an error, Keptn 0.8.7 takes the first
+    assert got["http_requests_total_sucess"].status is SLIStatus.MULTIPLE
+    assert "2 series" in got["http_requests_total_sucess"].message
+    assert got["http_requests_total_sucess"].query == 'http_requests_total{status="success"}'
+    # built-ins query metrics helloserver does not export
+    assert got["throughput"].status is SLIStatus.NO_DATA
+    assert "job='helloservice-pod-tato-head-hardening-canary'" in got["throughput"].query
+    assert got["bogus"].status is SLIStatus.UNKNOWN and "unsupported SLI" in got["bogus"].message
+    assert "locust_rps" not in got
+
+
+def test_compat_087_first_series_and_empty_is_zero(env: Env) -> None:
+    settings = Settings(query_timeout=5, freshness_timeout=8, compat="0.8.7")
+    got = by_name(PrometheusSLIProvider().pytest_keptn_get_sli(
+        ctx_for(env.prom.url, settings), ["http_requests_total_sucess", "throughput"],
+        env.window, "canary", None))
+    assert got["http_requests_total_sucess"].value == REQUESTS
+    assert got["http_requests_total_sucess"].success
+    assert (got["throughput"].value, got["throughput"].success) == (0.0, True)
+
+
+def test_typed_results_from_real_prometheus(env: Env) -> None:
+    queries = {
+        "empty": 'up{job="no-such-job"}',
+        "nan": "vector(0)/0",
+        "inf": "vector(1)/0",
+        "several": f'up{{job=~"{JOB}|{CANARY}"}}',
+        "bad": "sum(rate(up[1m]",
+        "exec": 'label_replace(vector(1), "dst", "$1", "src", "(")',
+        "many": 'sum(label_replace(vector(1),"a","x","","") or label_replace(vector(2),"a","y","","")) by (a)'
+                ' * on() group_left sum(label_replace(vector(1),"a","x","","")'
+                ' or label_replace(vector(2),"a","y","","")) by (a)',
+        "ok": f'up{{job="{CANARY}"}}',
+    }
+    with PrometheusClient(env.prom.url) as client:
+        got = client.query_many(queries, env.window.end)
+        assert client.query(queries["several"], env.window.end, aggregate=True).value == 2
+    assert got["empty"].status is SLIStatus.NO_DATA
+    assert got["nan"].status is SLIStatus.INVALID and "NaN" in got["nan"].message
+    assert got["inf"].status is SLIStatus.INVALID and "+Inf" in got["inf"].message
+    assert got["several"].status is SLIStatus.MULTIPLE
+    assert got["bad"].status is SLIStatus.QUERY_ERROR
+    assert got["bad"].message.startswith("HTTP 400 bad_data: ")
+    assert got["bad"].message.endswith(queries["bad"])
+    assert got["exec"].message.startswith("HTTP 422 execution: invalid regular expression")
+    assert got["many"].message.startswith("HTTP 422 execution: ") and "many-to-many" in got["many"].message
+    assert (got["ok"].status, got["ok"].value) == (SLIStatus.VALUE, 1.0)
+    assert all(not r.success for n, r in got.items() if n != "ok")
+
+
+def test_target_that_never_comes_up(env: Env) -> None:
+    began = time.monotonic()
+    with pytest.raises(ProviderError) as info:
+        env.prom.wait_targets_up([DEAD, CANARY], timeout=2)
+    assert time.monotonic() - began < 4
+    message = str(info.value)
+    assert DEAD in message and CANARY not in message
+    assert "connection refused" in message
+
+
+def test_freshness_never_comes(env: Env) -> None:
+    with PrometheusClient(env.prom.url) as client:
+        client.wait_fresh([CANARY], env.window.end, timeout=5)  # fresh already
+        began = time.monotonic()
+        with pytest.raises(ProviderError, match=rf"{DEAD}.*within 1s"):
+            client.wait_fresh([DEAD, CANARY], datetime.now(UTC), timeout=1)
+        assert time.monotonic() - began < 2.5
+
+
+def test_prometheus_stopped_mid_evaluation(tmp_path: Path) -> None:
+    prom = EmbeddedPrometheus(tmp_path).start()
+    folder = prom.folder
+    assert folder is not None and folder.is_dir()
+    pid = prom._proc.pid if prom._proc else None
+    queries = {f"q{i}": f"sum(rate(up[{i + 1}m]))" for i in range(40)}
+    with PrometheusClient(prom.url, timeout=3, retries=1, max_workers=4) as client:
+        import threading
+
+        threading.Timer(0.05, prom.stop).start()
+        began = time.monotonic()
+        got = client.query_many(queries, datetime.now(UTC))
+        took = time.monotonic() - began
+    statuses = {r.status for r in got.values()}
+    assert SLIStatus.UNREACHABLE in statuses, statuses
+    assert statuses <= {SLIStatus.VALUE, SLIStatus.NO_DATA, SLIStatus.UNREACHABLE, SLIStatus.QUERY_ERROR}
+    bad = next(r for r in got.values() if r.status is SLIStatus.UNREACHABLE)
+    assert "unreachable" in bad.message and bad.query in bad.message
+    assert took < 10
+    prom.stop()  # idempotent
+    assert not folder.exists()
+    assert pid is not None and not Path(f"/proc/{pid}").exists()
+
+
+def test_missing_binary_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(ProviderError, match="binary 'no-such-prometheus' not found") as info:
+        EmbeddedPrometheus(tmp_path, binary="no-such-prometheus").start()
+    assert "\n" not in str(info.value)
+
+
+def test_binary_that_does_not_start(tmp_path: Path) -> None:
+    fake = tmp_path / "fakeprom"
+    fake.write_text("#!/bin/sh\necho 'err: bad flag' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(ProviderError, match="did not become ready.*bad flag"):
+        EmbeddedPrometheus(tmp_path / "w", binary=str(fake)).start(timeout=3)
+    assert list((tmp_path / "w").glob("keptn-prometheus-*")) == []
+
+
+def test_no_url_no_answer() -> None:
+    assert PrometheusSLIProvider().pytest_keptn_get_sli(
+        ctx_for(None), ["go_routines"], Window(datetime.now(UTC), datetime.now(UTC)), "canary", None
+    ) is None

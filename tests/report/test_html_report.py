@@ -1,0 +1,282 @@
+"""The quality report: rendering rules, and the real thing inside pytest-html in headless Chromium."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from report_samples import XSS, big_stage, tutorial_stages
+
+from pytest_keptn.report.html import (
+    HistoryEntry,
+    StageReport,
+    format_number,
+    format_percent,
+    render_html,
+    verdict,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "build" / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Dom(HTMLParser):
+    """Just enough of a DOM: elements with attributes, and which text sits inside which tag."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.stack: list[str] = []
+        self.texts: list[tuple[tuple[str, ...], str]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+        if tag not in ("br", "img", "input", "meta", "link", "hr", "circle", "rect", "polyline"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append((tuple(self.stack), data))
+
+    def with_class(self, cls: str) -> list[dict[str, str]]:
+        return [a for _, a in self.elements if cls in a.get("class", "").split()]
+
+    def text_in(self, tag: str) -> list[str]:
+        return [t for stack, t in self.texts if stack and stack[-1] == tag]
+
+
+# --- rendering rules ----------------------------------------------------------------------------
+
+
+def test_numbers_and_percentages() -> None:
+    assert format_percent(100.0) == "100"
+    assert format_percent(100 / 3) == "33.3"
+    assert format_percent(75.3) == "75.3"
+    assert format_number(158) == "158"
+    assert format_number(0.00523456) == "0.005235"
+    assert format_number(None) == "–"
+    assert format_number(float("nan")) == "nan"
+
+
+def test_verdicts() -> None:
+    hardening, production = tutorial_stages()
+    assert verdict(hardening) == "hardening: fail, score 33.3% < 75% (warning)"
+    assert verdict(production) == "production: no evaluation"
+    passing = dataclasses.replace(hardening, result="pass", score=100.0)
+    assert verdict(passing) == "hardening: pass, score 100% ≥ 90% (pass)"
+    warning = dataclasses.replace(hardening, result="warning", score=80.0)
+    assert verdict(warning) == "hardening: warning, score 80% < 90% (pass), ≥ 75% (warning)"
+    no_warning = dataclasses.replace(hardening, warning_threshold=None)
+    assert verdict(no_warning) == "hardening: fail, score 33.3% < 90% (pass)"
+
+
+def test_every_string_is_escaped() -> None:
+    out = render_html(tutorial_stages())
+    assert XSS not in out
+    assert "<script" not in out  # the report needs no script at all
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    dom = Dom(out)
+    assert not [t for t, _ in dom.elements if t == "script"]
+    assert any(XSS in text for _, text in dom.texts)
+
+
+def test_report_structure() -> None:
+    out = render_html(tutorial_stages())
+    dom = Dom(out)
+    assert [a["data-stage"] for a in dom.with_class("kq-stage")] == ["hardening", "production"]
+    assert len(dom.with_class("kq-objectives")) == 1
+    assert len(dom.with_class("kq-heatmap")) == 1
+    # score row + 4 objectives, 9 evaluations (8 of v0.1.1 and the current v0.1.2)
+    assert len(dom.with_class("kq-cell")) == 5 * 9
+    assert len(dom.with_class("kq-current")) == 5 + 1  # a column: its header and 5 cells
+    assert len(dom.with_class("kq-sparkline")) == 4
+    assert "hardening: fail, score 33.3% &lt; 75% (warning)" in out
+    assert "gabrieltanner/hello-server:v0.1.2" in out
+    # computed targets and violated marks of the failing objectives
+    assert "&lt;= 100" in out and "kq-violated" in out
+    # queries in <code>, comparison basis text
+    assert 'go_goroutines{job="helloservice-pod-tato-head-hardening"}' in "".join(
+        Dom(out).text_in("code")
+    )
+    assert "avg of 1 previous pass evaluation (single_result)" in out
+
+
+def test_heatmap_columns_are_oldest_to_newest_and_capped() -> None:
+    stage = big_stage(slis=3, evaluations=40)
+    dom = Dom(render_html([stage], max_evaluations=30))
+    headers = [a["title"] for t, a in dom.elements if t == "th" and "title" in a and "\n" in a["title"]]
+    tags = [h.split("\n")[0].split(":")[1] for h in headers]
+    assert len(tags) == 30
+    assert tags[-1] == "v1.39" and tags[0] == "v1.10"
+
+
+def test_cell_titles_carry_value_targets_and_status() -> None:
+    dom = Dom(render_html(tutorial_stages()))
+    titles = [a["title"] for a in dom.with_class("kq-cell")]
+    current = [t for t in titles if t.startswith("go_routines @ v0.1.2")]
+    assert current == [
+        "go_routines @ v0.1.2 2024-05-01T19:00:00.000Z\nvalue: 158\npass: <=100 (<= 100) violated"
+        "\nstatus: fail, score: 0"
+    ]
+    assert any(t.startswith("score @ v0.1.2") and "33.3%" in t for t in titles)
+
+
+def test_sparkline_bands_follow_absolute_and_relative_targets() -> None:
+    stage = tutorial_stages()[0]
+    out = render_html([stage])
+    sparklines = re.findall(r"<svg class=\"kq-sparkline\".*?</svg>", out)
+    rt, throughput, goroutines, hostile = sparklines
+    # absolute "<=1" and "<=0.5": one band of each kind per evaluation, all of the same height
+    pass_heights = set(re.findall(r'class="kq-band-pass" x="[^"]+" y="([^"]+)"', rt))
+    assert len(pass_heights) == 1
+    assert rt.count("kq-band-warning") == 9
+    # relative "<=+100%" / ">=-80%": each evaluation's own targets, so the band moves
+    assert len(set(re.findall(r'class="kq-band-pass" x="[^"]+" y="([^"]+)"', throughput))) > 1
+    assert "kq-band-warning" not in throughput
+    assert "kq-band" not in hostile  # informational: nothing to draw
+    assert goroutines.count("<circle") == 9
+    assert "&lt;script&gt;" in hostile
+
+
+def test_missing_results_render_as_none_cells() -> None:
+    stage = big_stage(slis=10, evaluations=10)
+    dom = Dom(render_html([stage]))
+    assert dom.with_class("kq-none")
+
+
+def test_no_history_uses_the_current_evaluation() -> None:
+    stage = dataclasses.replace(tutorial_stages()[0], history=[])
+    dom = Dom(render_html([stage]))
+    assert len(dom.with_class("kq-cell")) == 5
+
+
+def test_error_event_without_results() -> None:
+    data = {"status": "errored", "result": "fail", "message": "no target score defined",
+            "evaluation": {"result": "fail", "score": 0, "indicatorResults": None}}
+    stage = StageReport("p", "hardening", "s", "i", "t", "fail", 0, 90, None, data,
+                        [HistoryEntry("1", "", "i", "t", "fail", 0, data)])
+    out = render_html([stage])
+    assert "no target score defined" in out and "No objectives were evaluated" in out
+
+
+def test_50_slis_by_30_evaluations_renders_fast_and_sane() -> None:
+    stage = big_stage(slis=50, evaluations=30)
+    render_html([stage])  # warm up
+    started = time.perf_counter()
+    out = render_html([stage])
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, elapsed
+    dom = Dom(out)
+    heatmap_rows = [a for t, a in dom.elements if t == "tr"]
+    assert len(dom.with_class("kq-cell")) == 51 * 30
+    assert len(dom.with_class("kq-sparkline")) == len(stage.data["evaluation"]["indicatorResults"])
+    assert len(heatmap_rows) >= 51
+    assert out.count("<table") == out.count("</table>") == 2
+    assert out.count("<svg") == out.count("</svg>")
+    assert len(out) < 2_000_000
+
+
+# --- inside pytest-html, in a real browser ------------------------------------------------------
+
+
+CONFTEST = """
+import json
+from pathlib import Path
+
+from pytest_keptn.report.html import HistoryEntry, StageReport, render_html
+
+
+def _stages():
+    raw = json.loads(Path(__file__).with_name("stages.json").read_text(encoding="utf-8"))
+    return [StageReport(**{**s, "history": [HistoryEntry(**h) for h in s["history"]]}) for s in raw]
+
+
+def pytest_html_results_summary(prefix, summary, postfix):
+    prefix.append(render_html(_stages()))
+"""
+
+VISIBILITY_PROBE = """<script>
+(function () {
+  function visible(sel) {
+    var el = document.querySelector(sel);
+    if (!el) return "missing";
+    var r = el.getBoundingClientRect(), s = getComputedStyle(el);
+    return (r.width > 0 && r.height > 0 && s.visibility !== "hidden" && s.display !== "none")
+      ? "visible" : "hidden";
+  }
+  var out = {};
+  [".keptn-report", ".kq-heatmap", ".kq-objectives", ".kq-sparkline", ".kq-summary"]
+    .forEach(function (s) { out[s] = visible(s); });
+  out.scripts = Array.prototype.filter.call(document.scripts, function (s) {
+    return s.textContent.indexOf("alert" + "(1)") >= 0; }).length;
+  document.documentElement.setAttribute("data-kq-probe", JSON.stringify(out));
+})();
+</script>"""
+
+
+def chromium(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile}", *args],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_report_in_pytest_html_in_headless_chromium(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    stages = tutorial_stages()
+    pytester.makefile(".json", stages=json.dumps([dataclasses.asdict(s) for s in stages]))
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_demo="def test_ok():\n    assert True\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:keptn", "-p", "no:cacheprovider", "--html=report.html", "--self-contained-html"
+    )
+    result.assert_outcomes(passed=1)
+    report = pytester.path / "report.html"
+    text = report.read_text(encoding="utf-8")
+    assert "kq-heatmap" in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+    # The DOM after pytest-html's own scripts ran, plus a probe for layout visibility.
+    probed = tmp_path / "probed.html"
+    probed.write_text(text.replace("</body>", VISIBILITY_PROBE + "</body>"), encoding="utf-8")
+    dumped = chromium("--dump-dom", probed.as_uri())
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    dom = Dom(dumped.stdout)
+    assert dom.with_class("keptn-report"), "the gate section is missing from the rendered page"
+    assert len(dom.with_class("kq-heatmap")) == 1
+    assert len(dom.with_class("kq-objectives")) == 1
+    assert len(dom.with_class("kq-cell")) == 5 * 9
+    # the hostile SLI is text, never an element
+    assert any(XSS in t for _, t in dom.texts)
+    assert not any("alert(1)" in t for t in dom.text_in("script")), "the SLI name became a script"
+    probe = next(a["data-kq-probe"] for t, a in dom.elements if "data-kq-probe" in a)
+    seen = json.loads(probe)
+    assert seen == {
+        ".keptn-report": "visible", ".kq-heatmap": "visible", ".kq-objectives": "visible",
+        ".kq-sparkline": "visible", ".kq-summary": "visible", "scripts": 0,
+    }
+
+    screenshot = tmp_path / "report.png"
+    shot = chromium(f"--screenshot={screenshot}", "--window-size=1400,1400", report.as_uri())
+    assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr[-2000:]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(screenshot, ARTIFACTS / "report.png")
+    shutil.copyfile(report, ARTIFACTS / "report.html")
