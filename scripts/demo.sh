@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 repo=$(pwd)
 cd example_project
+"$repo/.venv/bin/python" -m pytest_keptn stop --state-dir build/state >/dev/null 2>&1 || true
 rm -rf build
 py="$repo/.venv/bin/python"
 stop() { "$py" -m pytest_keptn stop --state-dir build/state >/dev/null 2>&1 || true; }

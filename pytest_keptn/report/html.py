@@ -127,9 +127,16 @@ def _split_criterion(criteria: str) -> tuple[str, bool]:
     return m.group(1) or "=", bool(m.group(2) or m.group(4))
 
 
-def _target_text(target: Mapping[str, Any]) -> str:
-    criteria = str(target.get("criteria", ""))
-    operator, _ = _split_criterion(criteria)
+def without_basis(target: Mapping[str, Any]) -> bool:
+    """A relative criterion Keptn 0.8 found nothing to compare with: satisfied, targetValue 0."""
+    relative = _split_criterion(str(target.get("criteria", "")))[1]
+    return relative and target.get("targetValue") == 0 and not target.get("violated")
+
+
+def target_text(target: Mapping[str, Any]) -> str:
+    if without_basis(target):
+        return "no comparison basis"
+    operator, _ = _split_criterion(str(target.get("criteria", "")))
     return f"{operator} {format_number(target.get('targetValue'))}"
 
 
@@ -144,7 +151,7 @@ def _targets_html(targets: list[Mapping[str, Any]], none_text: str) -> str:
         )
         items.append(
             f'<li class="{"kq-violated" if violated else "kq-met"}">'
-            f"<code>{esc(t.get('criteria', ''))}</code> → {esc(_target_text(t))} {mark}</li>"
+            f"<code>{esc(t.get('criteria', ''))}</code> → {esc(target_text(t))} {mark}</li>"
         )
     return f'<ul class="kq-targets">{"".join(items)}</ul>'
 
@@ -153,7 +160,7 @@ def _targets_title(label: str, targets: list[Mapping[str, Any]]) -> str:
     if not targets:
         return ""
     parts = [
-        f"{t.get('criteria', '')} ({_target_text(t)}){' violated' if t.get('violated') else ''}"
+        f"{t.get('criteria', '')} ({target_text(t)}){' violated' if t.get('violated') else ''}"
         for t in targets
     ]
     return f"\n{label}: " + ", ".join(parts)
@@ -176,6 +183,8 @@ def _band(targets: list[Mapping[str, Any]]) -> Band | None:
     seen = False
     for t in targets:
         target = t.get("targetValue")
+        if without_basis(t):
+            continue
         if isinstance(target, bool) or not isinstance(target, int | float):
             continue
         if not math.isfinite(target):

@@ -13,7 +13,9 @@ from pytest_keptn.report.html import (
     StageReport,
     format_number,
     indicator_results,
+    target_text,
     verdict,
+    without_basis,
 )
 
 __all__ = ["render_markdown", "write_markdown_summary"]
@@ -39,7 +41,8 @@ def _targets(row: Mapping[str, Any], key: str) -> str:
     for t in targets:
         if not isinstance(t, Mapping):
             continue
-        text = f"{t.get('criteria', '')} ({format_number(t.get('targetValue'))})"
+        target = target_text(t).split(" ", 1)[-1] if not without_basis(t) else "no basis"
+        text = f"{t.get('criteria', '')} ({target})"
         parts.append(f"~~{cell(text)}~~" if t.get("violated") else cell(text))
     return ", ".join(parts) or "–"
 

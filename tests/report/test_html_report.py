@@ -280,3 +280,17 @@ def test_report_in_pytest_html_in_headless_chromium(pytester: pytest.Pytester, t
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(screenshot, ARTIFACTS / "report.png")
     shutil.copyfile(report, ARTIFACTS / "report.html")
+
+
+def test_relative_criteria_without_comparison_basis() -> None:
+    stage = tutorial_stages()[0]
+    rows = [dict(r) for r in stage.data["evaluation"]["indicatorResults"]]
+    rows[1] = {**rows[1], "passTargets": [
+        {"criteria": "<=+100%", "targetValue": 0, "violated": False},
+        {"criteria": ">=-80%", "targetValue": 0, "violated": False},
+    ]}
+    data = {**stage.data, "evaluation": {**stage.data["evaluation"], "indicatorResults": rows}}
+    out = render_html([dataclasses.replace(stage, data=data, history=[])])
+    assert "no comparison basis" in out
+    throughput = re.findall(r"<svg class=\"kq-sparkline\".*?</svg>", out)[1]
+    assert "kq-band" not in throughput

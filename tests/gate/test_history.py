@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pytest_keptn.api import History, evaluate, load_slo
+from pytest_keptn.errors import HistoryError
+from pytest_keptn.gate.scoring import Evaluation
+from pytest_keptn.spec.slo import Comparison
+
+SLO = {
+    "comparison": {"compare_with": "several_results", "number_of_comparison_results": 3,
+                   "include_result_with_score": "pass"},
+    "objectives": [{"sli": "rt", "pass": [{"criteria": ["<100"]}], "warning": [{"criteria": ["<200"]}]}],
+    "total_score": {"pass": "90%", "warning": "50%"},
+}  # fmt: skip
+T0 = datetime(2021, 6, 1, tzinfo=UTC)
+WHERE = {"project": "p", "stage": "hardening", "service": "svc"}
+
+
+def _record(h: History, value: float, minute: int, **where: str) -> str:
+    ev = evaluate(SLO, {"rt": value})
+    return h.record(ev, **(WHERE | where), time=T0 + timedelta(minutes=minute))
+
+
+def test_record_and_previous_newest_first(tmp_path: Path) -> None:
+    with History(tmp_path / "h.sqlite") as h:
+        ids = [_record(h, 10 + i, i) for i in range(5)]
+        _record(h, 10, 99, stage="production")
+        prev = h.previous(load_slo(SLO), **WHERE)
+        assert [e.id for e in prev] == ids[::-1][:3]
+        assert [e.indicator_results[0].value for e in prev] == [14, 13, 12]
+
+
+def test_include_result_with_score_filters(tmp_path: Path) -> None:
+    with History(tmp_path / "h.sqlite") as h:
+        a = _record(h, 10, 1)  # pass
+        b = _record(h, 150, 2)  # warning
+        c = _record(h, 500, 3)  # fail
+        pick = lambda mode: [  # noqa: E731
+            e.id for e in h.previous(Comparison("several_results", mode, 10), **WHERE)
+        ]
+        assert pick("pass") == [a]
+        assert pick("pass_or_warn") == [b, a]
+        assert pick("PASS_OR_WARN") == [b, a]
+        assert pick("all") == [c, b, a]
+        assert pick("whatever") == [c, b, a]
+        assert [e.id for e in h.previous(Comparison(), **WHERE)] == [c]
+        assert len(h.previous(Comparison(compare_with="typo"), **WHERE)) == 3
+
+
+def test_invalidated_are_excluded(tmp_path: Path) -> None:
+    with History(tmp_path / "h.sqlite") as h:
+        a = _record(h, 10, 1)
+        b = _record(h, 11, 2)
+        h.invalidate(b, "bad load test")
+        assert [e.id for e in h.previous(load_slo(SLO), **WHERE)] == [a]
+        rows = h.evaluations()
+        assert rows[0].id == b and rows[0].invalidated == "bad load test"
+        with pytest.raises(HistoryError, match="no evaluation with id"):
+            h.invalidate("nope", "x")
+
+
+def test_evaluations_rows(tmp_path: Path) -> None:
+    with History(tmp_path / "h.sqlite") as h:
+        ev = evaluate(SLO, {"rt": 10})
+        eid = h.record(ev, **WHERE, image="img", tag="v1", time=T0)
+        _record(h, 10, 5, service="other")
+        rows = h.evaluations(project="p", service="svc", limit=10)
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row.id, row.time, row.image, row.tag, row.result, row.score) == (
+            eid, T0, "img", "v1", "pass", 100.0,
+        )  # fmt: skip
+        assert row.data["evaluation"]["indicatorResults"][0]["value"]["metric"] == "rt"
+        assert len(h.evaluations(limit=1)) == 1 and len(h.evaluations()) == 2
+
+
+def test_sequence_results(tmp_path: Path) -> None:
+    with History(tmp_path / "h.sqlite") as h:
+        key = {"project": "p", "stage": "dev", "sequence": "delivery", "service": "s", "image": "i", "tag": "1"}
+        assert h.sequence_result(**key) is None
+        h.record_sequence(**key, result="fail")
+        h.record_sequence(**key, result="pass")
+        assert h.sequence_result(**key) == "pass"
+        assert h.sequence_result(**(key | {"tag": "2"})) is None
+
+
+def test_export_import_round_trip(tmp_path: Path) -> None:
+    with History(tmp_path / "a.sqlite") as h:
+        a = _record(h, 10, 1)
+        b = _record(h, 11, 2)
+        h.invalidate(a, "flaky")
+        assert h.export_events(tmp_path / "events.jsonl") == 2
+    lines = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["type"] for e in lines] == [
+        "sh.keptn.event.evaluation.finished",
+        "sh.keptn.event.evaluation.invalidated",
+        "sh.keptn.event.evaluation.finished",
+    ]
+    assert lines[0]["id"] == a and lines[0]["specversion"] == "1.0"
+    with History(tmp_path / "b.sqlite") as h2:
+        assert h2.import_events(tmp_path / "events.jsonl") == 2
+        assert h2.import_events(tmp_path / "events.jsonl") == 0  # idempotent
+        assert [e.id for e in h2.previous(load_slo(SLO), **WHERE)] == [b]
+
+
+def test_import_keptn_export_with_triggeredid_invalidation(tmp_path: Path) -> None:
+    data = evaluate(SLO, {"rt": 10}).to_keptn(**WHERE)
+    events = [
+        {"specversion": "1.0", "id": "e1", "type": "sh.keptn.event.evaluation.finished",
+         "source": "lighthouse-service", "time": "2021-06-01T00:00:00.000Z", "triggeredid": "t1", "data": data},
+        {"specversion": "1.0", "id": "e2", "type": "sh.keptn.event.evaluation.finished",
+         "source": "lighthouse-service", "time": "2021-06-01T01:00:00.000Z", "triggeredid": "t2", "data": data},
+        {"id": "i1", "type": "sh.keptn.event.evaluation.invalidated", "triggeredid": "t2", "data": {}},
+        {"id": "x", "type": "sh.keptn.event.test.finished", "data": {}},
+    ]  # fmt: skip
+    path = tmp_path / "keptn.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    with History(tmp_path / "h.sqlite") as h:
+        assert h.import_events(path) == 2
+        assert [e.id for e in h.previous(load_slo(SLO), **WHERE)] == ["e1"]
+
+
+def test_import_errors_name_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"type": "sh.keptn.event.evaluation.finished", "data": {}}\n{nope\n')
+    with History(tmp_path / "h.sqlite") as h, pytest.raises(HistoryError) as info:
+        h.import_events(path)
+    assert str(info.value).startswith(f"{path}: line 1")
+
+
+def test_corrupted_file_is_one_line_history_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    path.write_bytes(b"this is not sqlite" * 500)
+    with pytest.raises(HistoryError) as info:
+        History(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_locked_file_is_history_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytest_keptn.gate.history as mod
+
+    monkeypatch.setattr(mod, "_RETRY_SECONDS", 0.2)
+    path = tmp_path / "h.sqlite"
+    History(path).close()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        h = History.__new__(History)
+        h.path, h._file = path, str(path)
+        h._db = sqlite3.connect(str(path), timeout=0.05, isolation_level=None)
+        with pytest.raises(HistoryError, match="locked"):
+            h.record(evaluate(SLO, {"rt": 1}), **WHERE)
+        h.close()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+def test_previous_evaluations_feed_scoring(tmp_path: Path) -> None:
+    slo = load_slo(SLO | {"objectives": [{"sli": "rt", "pass": [{"criteria": ["<=+10%"]}]}]})
+    with History(tmp_path / "h.sqlite") as h:
+        for i, value in enumerate((100.0, 110.0, 120.0)):
+            h.record(evaluate(slo, {"rt": value}), **WHERE, time=T0 + timedelta(minutes=i))
+        prev = h.previous(slo, **WHERE)
+        assert all(isinstance(e, Evaluation) and e.id for e in prev)
+        ev = evaluate(slo, {"rt": 121.0}, prev)
+        row = ev.indicator_results[0]
+        assert row.pass_targets is not None and row.pass_targets[0].target_value == 110.0 * 110 / 100
+        assert ev.result == "fail"
+        assert ev.compared_events == tuple(e.id for e in prev)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pytest_keptn.api import History, evaluate
+    slo = {"objectives": [{"sli": "rt", "pass": [{"criteria": ["<100"]}]}], "total_score": {"pass": "90"}}
+    ev = evaluate(slo, {"rt": 1.0})
+    with History(sys.argv[1]) as h:
+        for i in range(500):
+            h.record(ev, project="p", stage="s", service=sys.argv[2])
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_processes_write_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), name]) for name in ("a", "b")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    with History(path) as h:
+        assert len(h.evaluations()) == 1000
+        assert len(h.evaluations(service="a")) == 500
+        assert h.integrity_check() == "ok"
