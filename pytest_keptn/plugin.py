@@ -343,7 +343,12 @@ class KeptnSession:
         return False
 
     def _embedded(self) -> Any:
-        if self._prometheus is None and self.settings.prometheus_url is None and self._needs_prometheus():
+        if (
+            self._prometheus is None
+            and self.settings.prometheus_url is None
+            and self.config.pluginmanager.has_plugin("keptn-sli-prometheus")
+            and self._needs_prometheus()
+        ):
             from pytest_keptn.prometheus.server import EmbeddedPrometheus
 
             self.say("starting the embedded Prometheus")
@@ -385,7 +390,7 @@ class KeptnSession:
             from pytest_keptn.deploy.local import cleanup_session
 
             cleanup_session()
-        except Exception as exc:  # noqa: BLE001 - must not hide the session's result
+        except Exception as exc:
             self.say(f"cleanup: {exc}")
         if self._prometheus is not None:
             self._prometheus.stop()
@@ -424,12 +429,12 @@ class KeptnSession:
                     item.add_marker(mark)
                     new.append(item)
             for seq in plan.stage.sequences:
-                item = SequenceItem.from_parent(
+                seq_item = SequenceItem.from_parent(
                     node, name=f"sequence[{seq.name}]", callobj=_sequence_check(stage, seq.name)
                 )
-                item.stash[SEQUENCE_KEY] = (stage, seq.name)
-                item.add_marker(mark)
-                new.append(item)
+                seq_item.stash[SEQUENCE_KEY] = (stage, seq.name)
+                seq_item.add_marker(mark)
+                new.append(seq_item)
         items.extend(new)
         session.testscollected += len(new)
 
@@ -549,7 +554,7 @@ class KeptnSession:
                 rows = self.history().evaluations(
                     project=self.project, stage=state.stage, service=plan.service, limit=30
                 )
-            except Exception:  # noqa: BLE001 - the report must not be lost with the history
+            except Exception:
                 rows = []
             history = [
                 HistoryEntry(id=r.id, time=str(r.time), image=r.image, tag=r.tag,
@@ -606,7 +611,7 @@ def decide(states: list[SequenceState], settings: Settings, selected: tuple[str,
             continue
         if state.result == "fail":
             outcome.failed.append(f"{label}: {state.message or 'failed'}")
-        elif state.result == "warning":
+        elif state.result == "warning" or (state.evaluation or {}).get("result") == "warning":
             outcome.warned.append(label)
             if settings.fail_on_warning:
                 outcome.failed.append(f"{label}: warning (--keptn-fail-on-warning)")

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_keptn.errors import KeptnError
-from pytest_keptn.model import Deployment, Instance, LoadResult, SLIResult, SLIStatus, StageContext, Window
+from pytest_keptn.model import (
+    Deployment,
+    Instance,
+    LoadResult,
+    SLIResult,
+    SLIStatus,
+    StageContext,
+    Window,
+)
 
 if TYPE_CHECKING:
     from pytest_keptn.config import Settings
@@ -284,7 +292,7 @@ class Pipeline:
 
     def deploy(self, stage: str) -> SequenceState:
         seq = self.entry_of(self.plans[stage].stage)
-        return self._advance(stage, seq, stop_before=_first_index(seq, TEST_TASKS + (EVALUATION,)))
+        return self._advance(stage, seq, stop_before=_first_index(seq, (*TEST_TASKS, EVALUATION)))
 
     def prepare(self, stage: str) -> SequenceState:
         seq = self.entry_of(self.plans[stage].stage)

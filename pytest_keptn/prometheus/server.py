@@ -19,7 +19,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -53,16 +52,6 @@ def _tail(path: Path, lines: int = 5) -> str:
 def _job_file(job: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", job)[:80]
     return f"{safe}-{hashlib.sha1(job.encode()).hexdigest()[:8]}.json"
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    # Linux: the child gets SIGTERM when the Python process dies, even by SIGKILL.
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 class EmbeddedPrometheus(TargetRegistry):
@@ -169,7 +158,6 @@ class EmbeddedPrometheus(TargetRegistry):
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 )
             if self._wait_ready(began + timeout):
                 self.start_to_ready_seconds = time.monotonic() - began

@@ -104,8 +104,9 @@ def render_gate_tables(states: Sequence[SequenceState], pipeline: Pipeline, outc
                 if row.get("status") == "fail" and ev["result"] in ("pass", "warning"):
                     failed_inside_pass = True
             widths = [min(max(len(r[i]) for r in table), 60) for i in range(6)]
-            out.append(f"{state.stage} ({pipeline.plans[state.stage].service}, "
-                       f"{pipeline.settings.image}:{pipeline.settings.tag})")
+            build = f"{pipeline.settings.image}:{pipeline.settings.tag}".strip(":")
+            out.append(f"{state.stage} ({pipeline.plans[state.stage].service}"
+                       + (f", {build})" if build else ")"))
             for i, r in enumerate(table):
                 out.append("  " + "  ".join(c[:60].ljust(w) for c, w in zip(r, widths, strict=True)))
                 if i == 0:

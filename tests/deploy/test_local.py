@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from pytest_keptn.deploy import local, procs
@@ -22,7 +22,7 @@ from pytest_keptn.model import Deployment, LoadResult, StageContext
 from .conftest import PYTHON, RecordingTargets, driver_env, get
 
 MakeCtx = Callable[..., StageContext]
-BG = {"deploymentstrategy": "blue_green_service"}
+BG: dict[str, object] = {"deploymentstrategy": "blue_green_service"}
 JOB = "helloservice-sockshop-hardening"
 
 
@@ -101,7 +101,8 @@ def test_crashing_build_fails_with_log_tail_and_primary_untouched(make_ctx: Make
     assert "v0.1.1" in get(first.url + "/")[1]
     data = st.read(ctx1.workdir)
     assert st.get(data, "hardening", "helloservice", "canary") is None
-    assert st.get(data, "hardening", "helloservice", "primary")["pid"] == first.instances[0].pid
+    recorded = st.get(data, "hardening", "helloservice", "primary")
+    assert recorded is not None and recorded["pid"] == first.instances[0].pid
     # nothing of the crashed build is left: only the primary runs
     assert set(procs.session_pids()) == {first.instances[0].pid}
 
@@ -126,7 +127,7 @@ def test_build_that_never_gets_ready_times_out(make_ctx: MakeCtx) -> None:
 @pytest.mark.slow
 def test_direct_replaces_in_place_and_rolls_back(make_ctx: MakeCtx) -> None:
     d = deployer()
-    direct = {"deploymentstrategy": "direct"}
+    direct: dict[str, object] = {"deploymentstrategy": "direct"}
     first = d.pytest_keptn_deploy(make_ctx("v0.1.1"), direct)
     assert first.deployment_names == ("direct",)
     second = d.pytest_keptn_deploy(make_ctx("v0.1.3"), direct)

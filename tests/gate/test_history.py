@@ -85,7 +85,14 @@ def test_evaluations_rows(tmp_path: Path) -> None:
 
 def test_sequence_results(tmp_path: Path) -> None:
     with History(tmp_path / "h.sqlite") as h:
-        key = {"project": "p", "stage": "dev", "sequence": "delivery", "service": "s", "image": "i", "tag": "1"}
+        key = {
+            "project": "p",
+            "stage": "dev",
+            "sequence": "delivery",
+            "service": "s",
+            "image": "i",
+            "tag": "1",
+        }
         assert h.sequence_result(**key) is None
         h.record_sequence(**key, result="fail")
         h.record_sequence(**key, result="pass")
@@ -172,9 +179,11 @@ def test_previous_evaluations_feed_scoring(tmp_path: Path) -> None:
             h.record(evaluate(slo, {"rt": value}), **WHERE, time=T0 + timedelta(minutes=i))
         prev = h.previous(slo, **WHERE)
         assert all(isinstance(e, Evaluation) and e.id for e in prev)
-        ev = evaluate(slo, {"rt": 121.0}, prev)
+        ev = evaluate(slo, {"rt": 122.0}, prev)
         row = ev.indicator_results[0]
-        assert row.pass_targets is not None and row.pass_targets[0].target_value == 110.0 * 110 / 100
+        assert (
+            row.pass_targets is not None and row.pass_targets[0].target_value == 110.0 * 110 / 100
+        )
         assert ev.result == "fail"
         assert ev.compared_events == tuple(e.id for e in prev)
 

@@ -10,7 +10,7 @@ import pytest
 from pytest_keptn.api import Evaluation, evaluate, load_slo
 from pytest_keptn.errors import SpecError
 from pytest_keptn.gate.scoring import MISSING_MESSAGE, calculate_score
-from pytest_keptn.model import SLIResult, Window
+from pytest_keptn.model import SLIResult, SLIStatus, Window
 from pytest_keptn.spec.slo import TotalScore
 
 TUTORIAL = Path(__file__).parent.parent / "data" / "tutorial"
@@ -47,18 +47,27 @@ def test_thresholds_are_inclusive() -> None:
 
 def test_missing_threshold_under_compat_raises_at_evaluation() -> None:
     slo = load_slo({"objectives": [{"sli": "a", "pass": [{"criteria": ["<1"]}]}]}, compat="0.8.7")
-    with pytest.raises(SpecError, match="total_score.pass: no target score defined"):
+    with pytest.raises(SpecError, match=r"total_score\.pass: no target score defined"):
         evaluate(slo, {"a": 0.5}, compat="0.8.7")
 
 
 def _slo(*objectives: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"objectives": list(objectives), "total_score": {"pass": "90%", "warning": "75%"}, **extra}
+    return {
+        "objectives": list(objectives),
+        "total_score": {"pass": "90%", "warning": "75%"},
+        **extra,
+    }
 
 
 def test_pass_warning_fail_info_rows() -> None:
     slo = _slo(
         {"sli": "a", "pass": [{"criteria": ["<10"]}], "warning": [{"criteria": ["<20"]}]},
-        {"sli": "b", "pass": [{"criteria": ["<10"]}], "warning": [{"criteria": ["<20"]}], "weight": 2},
+        {
+            "sli": "b",
+            "pass": [{"criteria": ["<10"]}],
+            "warning": [{"criteria": ["<20"]}],
+            "weight": 2,
+        },
         {"sli": "c", "pass": [{"criteria": ["<10"]}]},
         {"sli": "d", "warning": [{"criteria": ["<1"]}]},
     )
@@ -93,8 +102,16 @@ def test_empty_criteria_group_is_satisfied() -> None:
 
 def test_unsuccessful_sli_fails_without_targets() -> None:
     slo = _slo({"sli": "a", "pass": [{"criteria": ["<10", "<=+10%"]}], "key_sli": True})
-    values = [{"metric": "a", "value": 0, "success": False, "message": "metric could not be received"}]
-    prev = [{"evaluation": {"indicatorResults": [{"value": {"metric": "a", "value": 5, "success": True}}]}}]
+    values = [
+        {"metric": "a", "value": 0, "success": False, "message": "metric could not be received"}
+    ]
+    prev = [
+        {
+            "evaluation": {
+                "indicatorResults": [{"value": {"metric": "a", "value": 5, "success": True}}]
+            }
+        }
+    ]
     ev = evaluate(slo, values, prev)
     row = ev.indicator_results[0]
     assert row.status == "fail" and row.message == "metric could not be received"
@@ -204,7 +221,9 @@ def test_failed_previous_values_are_ignored_but_failed_status_is_not() -> None:
     assert ev.indicator_results[0].status == "pass"
 
 
-@pytest.mark.parametrize(("fn", "base"), [("avg", 5.0), ("p50", 5.0), ("p90", 9.8), ("p95", 10.0), ("p99", 0.0)])
+@pytest.mark.parametrize(
+    ("fn", "base"), [("avg", 5.0), ("p50", 5.0), ("p90", 9.8), ("p95", 10.0), ("p99", 0.0)]
+)
 def test_aggregate_functions_in_scoring(fn: str, base: float) -> None:
     slo = _slo(
         {"sli": "rt", "pass": [{"criteria": ["<=+0"]}]},
@@ -243,16 +262,34 @@ def test_to_keptn_shape() -> None:
     from datetime import UTC, datetime
 
     window = Window(datetime(2021, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, 0, 5, tzinfo=UTC))
-    data = ev.to_keptn(project="p", stage="hardening", service="svc", window=window, labels={"k": "v"})
+    data = ev.to_keptn(
+        project="p", stage="hardening", service="svc", window=window, labels={"k": "v"}
+    )
     json.dumps(data)
-    assert data["result"] == "pass" and data["status"] == "succeeded" and data["labels"] == {"k": "v"}
+    assert (
+        data["result"] == "pass" and data["status"] == "succeeded" and data["labels"] == {"k": "v"}
+    )
     e = data["evaluation"]
-    assert e["timeStart"] == "2021-01-01T00:00:00.000Z" and e["timeEnd"] == "2021-01-01T00:05:00.000Z"
+    assert (
+        e["timeStart"] == "2021-01-01T00:00:00.000Z" and e["timeEnd"] == "2021-01-01T00:05:00.000Z"
+    )
     assert base64.b64decode(e["sloFileContent"]) == raw
     assert "comparedEvents" not in e and "message" not in data
     first = e["indicatorResults"][0]
-    assert set(first) == {"score", "value", "displayName", "passTargets", "warningTargets", "keySli", "status"}
-    assert first["value"] == {"metric": "http_response_time_seconds_main_page_sum", "value": 0.3, "success": True}
+    assert set(first) == {
+        "score",
+        "value",
+        "displayName",
+        "passTargets",
+        "warningTargets",
+        "keySli",
+        "status",
+    }
+    assert first["value"] == {
+        "metric": "http_response_time_seconds_main_page_sum",
+        "value": 0.3,
+        "success": True,
+    }
     assert first["passTargets"] == [{"criteria": "<=1", "targetValue": 1.0, "violated": False}]
     assert e["indicatorResults"][2]["warningTargets"] is None
     back = Evaluation.from_keptn(data, id="x")
@@ -314,7 +351,25 @@ def test_indicator_values_forms_agree() -> None:
 
 
 def test_first_value_wins_and_duplicate_objectives_share_it() -> None:
-    slo = _slo({"sli": "a", "pass": [{"criteria": ["<10"]}]}, {"sli": "a", "pass": [{"criteria": ["<3"]}]})
-    ev = evaluate(slo, [{"metric": "a", "value": 5, "success": True}, {"metric": "a", "value": 1, "success": True}])
+    slo = _slo(
+        {"sli": "a", "pass": [{"criteria": ["<10"]}]}, {"sli": "a", "pass": [{"criteria": ["<3"]}]}
+    )
+    ev = evaluate(
+        slo,
+        [
+            {"metric": "a", "value": 5, "success": True},
+            {"metric": "a", "value": 1, "success": True},
+        ],
+    )
     assert [r.value for r in ev.indicator_results] == [5, 5]
     assert [r.status for r in ev.indicator_results] == ["pass", "fail"]
+
+
+def test_sli_result_with_missing_status_counts_as_not_received() -> None:
+    slo = _slo(
+        {"sli": "a", "pass": [{"criteria": ["<10"]}]}, {"sli": "b", "pass": [{"criteria": ["<10"]}]}
+    )
+    values = [SLIResult("a", 1.0), SLIResult("b", 0.0, success=False, status=SLIStatus.MISSING)]
+    ev = evaluate(slo, values)
+    assert ev.indicator_results[1].message == MISSING_MESSAGE
+    assert [r.sli for r in evaluate(slo, values, compat="0.8.7").indicator_results] == ["a"]

@@ -17,7 +17,15 @@ NOW = datetime(2021, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("5m", 300), ("1h30m", 5400), ("90s", 90), ("1.5h", 5400), ("500ms", 0.5), ("0", 0), ("1h0m0s", 3600)],
+    [
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("90s", 90),
+        ("1.5h", 5400),
+        ("500ms", 0.5),
+        ("0", 0),
+        ("1h0m0s", 3600),
+    ],
 )
 def test_go_durations(text: str, seconds: float) -> None:
     assert parse_go_duration(text) == seconds
@@ -35,7 +43,9 @@ def test_duration_compositions(h: int, m: int, s: int) -> None:
 
 
 def test_start_end() -> None:
-    w = resolve_window(start="2021-06-01T10:00:00.000Z", end="2021-06-01T10:05:00.500Z", timeframe=None, now=NOW)
+    w = resolve_window(
+        start="2021-06-01T10:00:00.000Z", end="2021-06-01T10:05:00.500Z", timeframe=None, now=NOW
+    )
     assert w.start == datetime(2021, 6, 1, 10, tzinfo=UTC)
     assert w.seconds == 300.5 and w.duration_placeholder == "301s"
 
@@ -74,8 +84,16 @@ def test_window_errors(kwargs: dict[str, str | None], message: str) -> None:
 
 
 def test_event_envelope_and_file(tmp_path: Path) -> None:
-    data = {"project": "p", "stage": "hardening", "service": "svc", "result": "pass", "evaluation": {}}
-    event = evaluation_finished_event(data, event_id="abc", time=NOW, shkeptncontext="ctx", triggeredid="t")
+    data = {
+        "project": "p",
+        "stage": "hardening",
+        "service": "svc",
+        "result": "pass",
+        "evaluation": {},
+    }
+    event = evaluation_finished_event(
+        data, event_id="abc", time=NOW, shkeptncontext="ctx", triggeredid="t"
+    )
     assert event["specversion"] == "1.0" and event["source"] == "pytest-keptn"
     assert event["type"] == "sh.keptn.event.evaluation.finished"
     assert event["time"] == "2021-06-01T12:00:00.123Z"

@@ -23,7 +23,7 @@ STATUS = re.compile(r"^load: \d+/3s users=\d+ rps=\d+ requests=\d+ failures=\d+ 
 
 
 def test_locust_is_never_imported_in_this_process() -> None:
-    import pytest_keptn.load.locust_driver  # noqa: F401
+    import pytest_keptn.load.locust_driver
     import pytest_keptn.load.provider  # noqa: F401
 
     assert "locust" not in sys.modules

@@ -99,3 +99,22 @@ def test_builtins() -> None:
 def test_jobs_in() -> None:
     q = "a{job=\"x-canary\"} / b{job='y'} + c{job=\"x-canary\"} + d{job=~\"z\"}"
     assert jobs_in(q) == ["x-canary", "y"]
+
+
+def test_provider_reports_unresolved_placeholder_without_querying() -> None:
+    from pathlib import Path
+
+    from pytest_keptn.config import Settings
+    from pytest_keptn.model import SLIStatus, StageContext
+    from pytest_keptn.prometheus.provider import PrometheusSLIProvider
+
+    ctx = StageContext(
+        project="p", service="s", stage="dev", image="i", tag="t", root=Path("."),
+        workdir=Path("."), settings=Settings(),
+        sli_indicators={"broken": 'up{job="$NAMESPACE"}'},
+        prometheus_url="http://127.0.0.1:9",  # nothing listens: it must not be asked
+    )
+    got = PrometheusSLIProvider().pytest_keptn_get_sli(ctx, ["broken", "locust_x"], WINDOW, "canary", None)
+    assert got is not None and len(got) == 1
+    assert got[0].status is SLIStatus.QUERY_ERROR and not got[0].success
+    assert got[0].message.startswith("broken: placeholder $NAMESPACE is not resolved")

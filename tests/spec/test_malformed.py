@@ -10,9 +10,14 @@ import pytest
 
 from pytest_keptn.errors import SpecError
 from pytest_keptn.spec import load_shipyard, load_sli, load_slo
+
 from .malformed.cases import cases, huge_file
 
-LOADERS: dict[str, Callable[..., Any]] = {"slo": load_slo, "sli": load_sli, "shipyard": load_shipyard}
+LOADERS: dict[str, Callable[..., Any]] = {
+    "slo": load_slo,
+    "sli": load_sli,
+    "shipyard": load_shipyard,
+}
 CASES = cases()
 
 

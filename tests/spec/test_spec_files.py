@@ -14,7 +14,9 @@ TUTORIAL = Path(__file__).parent.parent / "data" / "tutorial"
 
 
 def test_yaml_keeps_raw_scalar_text() -> None:
-    doc = load_yaml("a: 90\nb: 90.0\nc: 75%\nd: 0x1F\ne: 1_000\nf: true\ng:\nh: 2001-12-14\n", file="x")
+    doc = load_yaml(
+        "a: 90\nb: 90.0\nc: 75%\nd: 0x1F\ne: 1_000\nf: true\ng:\nh: 2001-12-14\n", file="x"
+    )
     assert [scalar_text(doc[k]) for k in "abcdefgh"] == [
         "90", "90.0", "75%", "0x1F", "1_000", "true", "", "2001-12-14",
     ]  # fmt: skip
@@ -94,7 +96,9 @@ def test_comparison_empty_block_defaults() -> None:
 
 def test_total_score_raw_text(tmp_path: Path) -> None:
     path = tmp_path / "slo.yaml"
-    path.write_text("objectives:\n  - sli: a\n    pass: [{criteria: ['<1']}]\ntotal_score:\n  pass: 90.0\n  warning: 75%\n")
+    path.write_text(
+        "objectives:\n  - sli: a\n    pass: [{criteria: ['<1']}]\ntotal_score:\n  pass: 90.0\n  warning: 75%\n"
+    )
     slo = load_slo(path)
     assert slo.total_score is not None
     assert (slo.total_score.pass_text, slo.total_score.warning_text) == ("90.0", "75%")
@@ -103,8 +107,15 @@ def test_total_score_raw_text(tmp_path: Path) -> None:
 
 def test_filter_values_are_strings(tmp_path: Path) -> None:
     path = tmp_path / "slo.yaml"
-    path.write_text("filter:\n  handler: ItemsController\n  port: 8080\n  ratio: 1.50\n  id:\nobjectives: []\n")
-    assert dict(load_slo(path).filter) == {"handler": "ItemsController", "port": "8080", "ratio": "1.50", "id": ""}
+    path.write_text(
+        "filter:\n  handler: ItemsController\n  port: 8080\n  ratio: 1.50\n  id:\nobjectives: []\n"
+    )
+    assert dict(load_slo(path).filter) == {
+        "handler": "ItemsController",
+        "port": "8080",
+        "ratio": "1.50",
+        "id": "",
+    }
 
 
 def test_to_mapping_applies_defaults() -> None:
@@ -112,7 +123,9 @@ def test_to_mapping_applies_defaults() -> None:
                   "total_score": {"pass": 90}}).to_mapping()  # fmt: skip
     assert m["comparison"] == {"compare_with": "single_result", "include_result_with_score": "all",
                                "number_of_comparison_results": 1, "aggregate_function": "avg"}  # fmt: skip
-    assert m["objectives"] == [{"sli": "a", "pass": [{"criteria": ["<1"]}], "weight": 1, "key_sli": False}]
+    assert m["objectives"] == [
+        {"sli": "a", "pass": [{"criteria": ["<1"]}], "weight": 1, "key_sli": False}
+    ]
     assert m["total_score"] == {"pass": "90"}
     assert load_slo(m).to_mapping() == m
 
@@ -133,7 +146,9 @@ def test_mapping_raw_is_yaml_of_defaults() -> None:
 
 
 def test_compat_keeps_invalid_criterion() -> None:
-    slo = load_slo({"objectives": [{"sli": "a", "pass": [{"criteria": ["<=abc"]}]}]}, compat="0.8.7")
+    slo = load_slo(
+        {"objectives": [{"sli": "a", "pass": [{"criteria": ["<=abc"]}]}]}, compat="0.8.7"
+    )
     c = slo.objectives[0].pass_groups[0][0]
     assert not c.valid and c.error == "could not parse criteria target value"
 
@@ -211,5 +226,5 @@ def test_shipyard_details() -> None:
     prod = shipyard.stage("prod")
     assert prod.sequences[0].tasks[0].triggered_after == "10m"
     assert prod.sequences[1].triggered_on[0].match == {"result": "fail"}
-    with pytest.raises(SpecError, match="shipyard.yaml: spec.stages: no stage named 'qa'"):
+    with pytest.raises(SpecError, match=r"shipyard\.yaml: spec\.stages: no stage named 'qa'"):
         shipyard.stage("qa")
