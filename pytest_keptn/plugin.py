@@ -755,6 +755,20 @@ def keptn_service_url(request: pytest.FixtureRequest, keptn_session: KeptnSessio
     return url
 
 
+@pytest.fixture(scope="session")
+def keptn_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Prometheus (Debian's ``prometheus`` binary) on a free 127.0.0.1 port for the
+    session: ``.url``, ``.register(job, "host:port", labels)``, ``.wait_targets_up()``.
+    Stopped, with its folder removed, at the end of the session."""
+    from pytest_keptn.prometheus.server import EmbeddedPrometheus
+
+    server = EmbeddedPrometheus(tmp_path_factory.mktemp("keptn-prometheus")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 # --------------------------------------------------------------------------- optional plugins
 
 

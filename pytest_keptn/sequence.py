@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from pytest_keptn.spec.slo import SLO
 
 PASSING = ("pass", "warning")
+# An sli.yaml indicator with this name counts the requests the canary served during the load
+# window; when it differs from what Locust sent by more than 20 %, the evaluation fails instead
+# of scoring data that does not describe the load (e.g. a wrong job label).
+RECONCILE_INDICATOR = "keptn_request_count"
 TEST_TASKS = ("test",)
 EVALUATION = "evaluation"
 
@@ -460,13 +464,27 @@ class Pipeline:
         window = self.window(state)
         indicators = list(dict.fromkeys(o.sli for o in plan.slo.objectives))
         load = load_from_json(state.load) if state.load else None
+        reconciling = load is not None and RECONCILE_INDICATOR in plan.sli_indicators
+        asked = indicators + ([RECONCILE_INDICATOR] if reconciling and
+                              RECONCILE_INDICATOR not in indicators else [])
         deployment_name = "canary"
         if state.deployment and state.deployment.get("deployment_names"):
             deployment_name = state.deployment["deployment_names"][0]
         answers = self.hook.pytest_keptn_get_sli(
-            ctx=ctx, indicators=indicators, window=window, deployment=deployment_name, load=load
+            ctx=ctx, indicators=asked, window=window, deployment=deployment_name, load=load
         )
-        results = merge_sli_answers(indicators, answers)
+        results = merge_sli_answers(asked, answers)
+        if reconciling and load is not None:
+            from pytest_keptn.load.provider import reconcile
+
+            counted = results[RECONCILE_INDICATOR]
+            if RECONCILE_INDICATOR not in indicators:
+                del results[RECONCILE_INDICATOR]
+            problem = (f"the SLIs do not see the load: {RECONCILE_INDICATOR} could not be read "
+                       f"({counted.message})" if not counted.success
+                       else reconcile(load, counted.value))
+            if problem:
+                return "fail", f"{problem} (query: {counted.query})"
         history = self._history()
         previous = history.previous(plan.slo, project=self.project, stage=stage, service=plan.service)
         evaluation = evaluate(plan.slo, list(results.values()), previous, compat=self.settings.compat)

@@ -55,8 +55,10 @@ def running_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
         app.wait(10)
 
 
-def test_timeframe_evaluates_a_running_service(pytester: pytest.Pytester,
-                                               running_service: tuple[str, str]) -> None:
+def test_timeframe_evaluates_a_running_service(running_service: tuple[str, str],
+                                               pytester: pytest.Pytester) -> None:
+    # running_service first: pytester restores sys.modules at teardown, which would drop the
+    # httpcore modules imported lazily by the first real request and break later httpx users
     prom_url, _ = running_service
     shutil.copytree(ROOT / "example_project" / "keptn", pytester.path / "keptn")
     result = pytester.runpytest_subprocess(

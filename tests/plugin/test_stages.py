@@ -251,3 +251,21 @@ def test_missing_slo_for_an_evaluating_stage_is_an_error(project: Project) -> No
     result = project.run("--keptn-stage=hardening")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "has an evaluation task but no slo.yaml" in result.stderr.str()
+
+
+def test_reconciliation_fails_when_the_slis_do_not_see_the_load(project: Project) -> None:
+    project.write("keptn/hardening/svc/prometheus/sli.yaml", """\
+        spec_version: '1.0'
+        indicators:
+          keptn_request_count: sum(increase(http_requests_total{job="$SERVICE-$PROJECT-$STAGE-canary"}[$DURATION_SECONDS]))
+    """)
+    values = json.loads((project.path / "values.json").read_text())
+    values["v1"]["keptn_request_count"] = 97  # the fake load sent 100
+    values["v5"] = dict(values["v1"], keptn_request_count=3)
+    (project.path / "values.json").write_text(json.dumps(values))
+    assert project.run("--keptn-stage=hardening", "--keptn-tag=v1").ret == 0
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v5")
+    assert result.ret == 1
+    assert ("the SLIs do not see the load: Locust sent 100 requests, Prometheus counted 3"
+            in result.stdout.str())
+    assert project.calls("rollback")[-1]["tag"] == "v5"
