@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("stage", "stage to run (a shipyard stage name, or 'all'); unset: the plugin is off"),
+    Option("sequence", "the sequence a run starts in its first stage (Keptn's 'keptn trigger <sequence>')",
+           default="delivery"),
     Option("root", "folder with shipyard.yaml (default: rootdir, else rootdir/keptn)"),
     Option("project", "Keptn project name (default: shipyard metadata.name)"),
     Option("service", "service name (default: the only service folder of the stage)"),
@@ -68,6 +70,7 @@ def dest(option: Option) -> str:
 @dataclass(frozen=True)
 class Settings:
     stage: str | None = None
+    sequence: str = "delivery"
     root: str | None = None
     project: str | None = None
     service: str | None = None
@@ -104,7 +107,6 @@ class Settings:
     locust_workers: int = 0
     locust_master_bind: str | None = None
     locust_expect_workers: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:

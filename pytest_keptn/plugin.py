@@ -289,7 +289,7 @@ class KeptnSession:
             project=self.project,
             plans=self.plans,
             selected=self.selected,
-            entry_sequence=str(self.settings.extra.get("sequence", "delivery")),
+            entry_sequence=self.settings.sequence,
             hook=self.config.hook,
             history=self.history,
             rundir=self.rundir,

@@ -423,7 +423,7 @@ class Pipeline:
     def service_url(self, state: SequenceState) -> str | None:
         if state.deployment is not None:
             return str(state.deployment["url"])
-        return self.settings.extra.get("service_url")
+        return None
 
     def _test(self, stage: str, properties: dict[str, Any], state: SequenceState) -> tuple[str, str]:
         failures = self._user_test_failures(stage)

@@ -269,3 +269,35 @@ def test_reconciliation_fails_when_the_slis_do_not_see_the_load(project: Project
     assert ("the SLIs do not see the load: Locust sent 100 requests, Prometheus counted 3"
             in result.stdout.str())
     assert project.calls("rollback")[-1]["tag"] == "v5"
+
+
+def test_info_objective_is_shown_and_never_fails(project: Project) -> None:
+    project.write("keptn/hardening/svc/slo.yaml", """\
+        objectives:
+          - sli: response_time
+            pass: [{criteria: ["<=1"]}]
+          - sli: goroutines
+            displayName: Goroutines (info only)
+        total_score: {pass: "90%"}
+    """)
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v2", "-v")  # goroutines=500
+    out = result.stdout.str()
+    assert "hardening::goroutines INFO" in out
+    assert "hardening::response_time FAILED" in out
+    assert result.ret == 1
+    (event,) = project.events()
+    rows = {r["value"]["metric"]: r for r in event["data"]["evaluation"]["indicatorResults"]}
+    assert rows["goroutines"]["status"] == "info" and rows["goroutines"]["score"] == 0
+
+
+def test_keptn_prometheus_fixture_runs_a_real_prometheus(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_prom="""
+        import httpx
+
+        def test_ready(keptn_prometheus):
+            assert httpx.get(keptn_prometheus.url + "/-/ready", timeout=5).status_code == 200
+            keptn_prometheus.register("demo-job", "127.0.0.1:9", {"team": "a"})
+            assert "demo-job" in keptn_prometheus.jobs
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
+    result.assert_outcomes(passed=1)
