@@ -202,6 +202,7 @@ class KeptnSession:
             self.selected = tuple(s for s in stage_names if s in wanted)
         self.plans = {k: v for k, v in self.plans.items() if k in self.selected}
         self._history: History | None = None
+        self._history_error: Exception | None = None
         self._prometheus: Any = None
         self._user_failures: dict[str, list[str]] = {}
         self._own_rundir = False
@@ -324,13 +325,22 @@ class KeptnSession:
     # ---- resources -------------------------------------------------------------
 
     def history(self) -> History:
+        # A history that could not be opened (locked past the retry time, corrupt) fails the
+        # same way on every later use instead of waiting for the lock again each time.
+        if self._history_error is not None:
+            raise self._history_error
         if self._history is None:
+            from pytest_keptn.errors import HistoryError
             from pytest_keptn.gate.history import History
 
             path = Path(self.settings.history) if self.settings.history else (
                 self.settings.state_path(self.root) / "history.sqlite")
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._history = History(path)
+            try:
+                self._history = History(path)
+            except HistoryError as exc:
+                self._history_error = exc
+                raise
         return self._history
 
     def _needs_prometheus(self) -> bool:
@@ -477,7 +487,12 @@ class KeptnSession:
     # ---- the session result ----------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.is_worker_controller_side():
+        if self.is_worker_controller_side():
+            pass
+        elif exitstatus == pytest.ExitCode.INTERRUPTED:
+            # Ctrl-C: no further task runs (no load, no release); the canary is removed.
+            self.pipeline.abort_all("interrupted (KeyboardInterrupt)")
+        else:
             self.pipeline.finish_all()
         if self.is_worker:
             return

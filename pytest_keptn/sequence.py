@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -24,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_keptn.errors import KeptnError
+from pytest_keptn.errors import HistoryError, KeptnError
 from pytest_keptn.model import (
     Deployment,
     Instance,
@@ -319,6 +320,25 @@ class Pipeline:
                 except KeptnError as exc:
                     self.say(stage, f"{seq.name}: {exc}")
 
+    def abort_all(self, reason: str) -> None:
+        """Stop what was started without running another task (the run was interrupted):
+        the running sequences fail with ``reason`` and their canaries are removed."""
+        for stage in self.selected:
+            for seq in self.plans[stage].stage.sequences:
+                with _locked(self.rundir / f"{stage}.{seq.name}.lock"):
+                    state = self.load_state(stage, seq.name)
+                    if state.status != "running":
+                        continue
+                    name = seq.tasks[state.next_task].name if state.next_task < len(seq.tasks) else "sequence"
+                    state.tasks.append(TaskOutcome(name, "fail", reason))
+                    state.result = "fail"
+                    try:
+                        self._close(stage, seq, state)
+                    except KeptnError as exc:
+                        self.say(stage, f"{seq.name}: {exc}")
+                    finally:
+                        self._save(state)
+
     def _advance(self, stage: str, seq: Sequence, stop_before: int | None) -> SequenceState:
         with _locked(self.rundir / f"{stage}.{seq.name}.lock"):
             state = self.load_state(stage, seq.name)
@@ -485,13 +505,27 @@ class Pipeline:
                        else reconcile(load, counted.value))
             if problem:
                 return "fail", f"{problem} (query: {counted.query})"
-        history = self._history()
-        previous = history.previous(plan.slo, project=self.project, stage=stage, service=plan.service)
+        # A locked or corrupt history must not lose the evaluation: it is scored (without a
+        # comparison basis if the history cannot be read), written as an event and kept in
+        # the state for the report; the task then fails with the history's one-line error.
+        history_error: KeptnError | None = None
+        previous: list[Any] = []
+        history: History | None = None
+        try:
+            history = self._history()
+            previous = history.previous(plan.slo, project=self.project, stage=stage, service=plan.service)
+        except HistoryError as exc:
+            history_error = exc
         evaluation = evaluate(plan.slo, list(results.values()), previous, compat=self.settings.compat)
-        event_id = history.record(
-            evaluation, project=self.project, stage=stage, service=plan.service,
-            image=self.settings.image, tag=self.settings.tag, window=window,
-        )
+        event_id = str(uuid.uuid4())
+        if history is not None and history_error is None:
+            try:
+                event_id = history.record(
+                    evaluation, project=self.project, stage=stage, service=plan.service,
+                    image=self.settings.image, tag=self.settings.tag, window=window,
+                )
+            except HistoryError as exc:
+                history_error = exc
         data = evaluation.to_keptn(project=self.project, stage=stage, service=plan.service, window=window)
         event = evaluation_finished_event(data, event_id=event_id, time=datetime.now(UTC))
         if self.settings.events:
@@ -523,6 +557,8 @@ class Pipeline:
             "window": [Window.keptn_time(window.start), Window.keptn_time(window.end)],
         }
         verdict = verdict_line(stage, state.evaluation)
+        if history_error is not None:
+            return "fail", f"{verdict}; not recorded in the history: {history_error}"
         return evaluation.result, verdict
 
     def _release(self, stage: str, state: SequenceState) -> tuple[str, str]:

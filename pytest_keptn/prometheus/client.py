@@ -8,6 +8,7 @@ message and never shown by ``repr``.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -62,19 +64,30 @@ class PrometheusClient:
         retries: int = 2,
         max_workers: int = 16,
     ) -> None:
+        # ``http://user:password@host`` works, but the userinfo becomes basic auth and never
+        # stays in ``base_url``, which goes into messages.
+        base_url, url_auth, url_secrets = _split_userinfo(base_url)
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
         self.max_workers = max(1, int(max_workers))
         all_headers = {str(k): str(v) for k, v in headers.items()}
         self._secrets: list[str] = [v for k, v in all_headers.items() if _sensitive(k) and v]
+        self._secrets += url_secrets
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
             self._secrets.append(token)
         auth: httpx.BasicAuth | None = None
+        if basic_auth is None:
+            basic_auth = url_auth
         if basic_auth is not None:
             auth = httpx.BasicAuth(basic_auth[0], basic_auth[1])
             self._secrets += [s for s in basic_auth if s]
+            # what goes on the wire, in case a server echoes the Authorization header back
+            self._secrets.append(
+                base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
+            )
+        self._secrets.sort(key=len, reverse=True)  # "Basic <b64>" before its parts
         self._http = httpx.Client(
             headers=all_headers,
             auth=auth,
@@ -335,6 +348,18 @@ class PrometheusClient:
             }
         except (ValueError, KeyError, TypeError, IndexError):
             return "malformed answer"
+
+
+def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None, list[str]]:
+    """``url`` without userinfo, the (user, password) it held, and every form of them to scrub."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, []
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    raw_user, _, raw_password = userinfo.partition(":")
+    user, password = unquote(raw_user), unquote(raw_password)
+    secrets = [s for s in {raw_user, raw_password, user, password, userinfo} if s]
+    return urlunsplit(parts._replace(netloc=hostport)), (user, password), secrets
 
 
 def _sensitive(header: str) -> bool:

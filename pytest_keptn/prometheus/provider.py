@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -107,13 +108,17 @@ class PrometheusSLIProvider:
             }
         with client:
             stale = ""
+            began = time.monotonic()
             if jobs:
                 ctx.say(f"waiting for samples of {', '.join(jobs)} at {Window.keptn_time(window.end)}")
                 try:
                     client.wait_fresh(jobs, window.end, float(settings.freshness_timeout))
                 except ProviderError as exc:
                     stale = str(exc)
+            waited = time.monotonic() - began
             fetched = client.query_many(queries, window.end, compat=compat)
+            ctx.say(f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'} answered in "
+                    f"{time.monotonic() - began - waited:.2f}s (freshness wait {waited:.2f}s)")
         if stale:
             # The values are still read (they may be complete), but the report says why they
             # may not be.

@@ -1,0 +1,143 @@
+"""Gate overhead: a full hardening stage of the example project minus its configured load.
+
+Runs ``pytest --keptn-stage=hardening --keptn-tag=v0.1.1 --keptn-locust-run-time=10s`` in a
+fresh copy of ``example_project/`` (its own build/ folder, so the demo's state is untouched),
+timestamps every ``[keptn]`` progress line as it arrives and splits the wall time into:
+
+* ``startup``: interpreter, pytest, plugins, spec loading, collection (process start until the
+  sequence starts);
+* ``prometheus_start``: the embedded Prometheus' start until ``/-/ready``;
+* ``deployment``: the deployment task without the Prometheus start (the canary process until its
+  health check answers, target registration);
+* ``load_overhead``: the test task minus the configured load (Locust child start and import,
+  spawn, final statistics);
+* ``evaluation_prepare``: the evaluation task until the freshness wait starts (rendering queries,
+  history lookup);
+* ``freshness_wait``: until every scraped job has a sample at the window's end. The embedded
+  Prometheus discovers a new target 4-6 s after registration; this shows whether that overlaps
+  the load (0 when it does);
+* ``queries``: the SLI queries; ``scoring``: scoring, history, event, after the last answer;
+* ``release``; ``between_tasks``: pytest's own work between the items that drive the tasks;
+* ``teardown``: from the sequence's end until the process exits (terminal summary, stopping
+  Prometheus and the processes of the session).
+
+``RESULT gate_overhead_seconds`` (goal <= 8) is the median over ``--runs`` of wall time minus
+the configured load. With ``--also-without-hypothesis`` each round also runs the stage with
+``-p no:hypothesispytest`` (Hypothesis, a test extra of this repo, imports itself in its
+terminal-summary hook, ~1 s that a user's environment would not have) and prints
+``gate_overhead_without_hypothesis_seconds``.
+
+Usage: ``python benchmarks/bench_gate_overhead.py [--runs 3] [--load 10] [--also-without-hypothesis]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PHASES = ("startup", "prometheus_start", "deployment", "load_overhead", "evaluation_prepare",
+          "freshness_wait", "queries", "scoring", "release", "between_tasks", "teardown")
+
+
+def run_once(project: Path, load: float, extra: list[str]) -> tuple[float, dict[str, float], int]:
+    argv = [sys.executable, "-m", "pytest", "--keptn-stage=hardening", "--keptn-tag=v0.1.1",
+            f"--keptn-locust-run-time={load:g}s", "-p", "no:cacheprovider", *extra]
+    began = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1)
+    assert proc.stdout is not None
+    lines: list[tuple[float, str]] = []
+    for line in proc.stdout:
+        lines.append((time.monotonic() - began, line.rstrip("\n")))
+    code = proc.wait()
+    total = time.monotonic() - began
+    subprocess.run([sys.executable, "-m", "pytest_keptn", "stop", "--state-dir", "build/state"],
+                   cwd=project, capture_output=True, check=False)
+
+    def at(pattern: str) -> float:
+        for t, text in lines:
+            if "[keptn]" in text and re.search(pattern, text):
+                return t
+        raise SystemExit(f"no progress line matching {pattern!r}; output:\n"
+                         + "\n".join(t for _, t in lines[-40:]))
+
+    answered = next((text for _, text in lines if re.search(r"quer(y|ies) answered in", text)), "")
+    m = re.search(r"answered in ([\d.]+)s \(freshness wait ([\d.]+)s\)", answered)
+    queries, wait = (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
+    prom = at(r"embedded Prometheus at") - at(r"starting the embedded Prometheus")
+    phases = {
+        "startup": at(r"sequence delivery started"),
+        "prometheus_start": prom,
+        "deployment": at(r"deployment finished") - at(r"deployment started") - prom,
+        "load_overhead": at(r"test finished") - at(r"test started") - load,
+        "evaluation_prepare": at(r"waiting for samples") - at(r"evaluation started"),
+        "freshness_wait": wait,
+        "queries": queries,
+        "scoring": at(r"evaluation finished") - at(r"answered in"),
+        "release": at(r"release finished") - at(r"release started"),
+        "between_tasks": (at(r"test started") - at(r"deployment finished"))
+        + (at(r"evaluation started") - at(r"test finished"))
+        + (at(r"release started") - at(r"evaluation finished"))
+        + (at(r"sequence delivery finished") - at(r"release finished"))
+        + (at(r"deployment started") - at(r"sequence delivery started"))
+        + (at(r"answered in") - at(r"waiting for samples") - wait - queries),
+        "teardown": total - at(r"sequence delivery finished"),
+    }
+    return total, phases, code
+
+
+def fresh_project(base: Path, n: int) -> Path:
+    target = base / f"p{n}"
+    shutil.copytree(REPO / "example_project", target,
+                    ignore=shutil.ignore_patterns("build", "__pycache__"))
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--load", type=float, default=10.0, help="configured load, seconds")
+    parser.add_argument("--also-without-hypothesis", action="store_true")
+    args = parser.parse_args()
+    variants = [("as is", [])]
+    if args.also_without_hypothesis:
+        variants.append(("without hypothesis", ["-p", "no:hypothesispytest"]))
+    results: dict[str, list[tuple[float, dict[str, float]]]] = {v: [] for v, _ in variants}
+    with tempfile.TemporaryDirectory(prefix="bench-gate-") as tmp:
+        n = 0
+        for r in range(args.runs):
+            for label, extra in variants if r % 2 == 0 else variants[::-1]:
+                n += 1
+                total, phases, code = run_once(fresh_project(Path(tmp), n), args.load, extra)
+                if code != 0:
+                    raise SystemExit(f"the hardening stage exited {code} (expected a pass)")
+                results[label].append((total, phases))
+                print(f"run {r + 1} ({label}): {total:.2f}s wall, overhead "
+                      f"{total - args.load:.2f}s: "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()), flush=True)
+    med = statistics.median
+    runs = results["as is"]
+    print(f"breakdown (median of {len(runs)} runs, seconds):")
+    for phase in PHASES:
+        value = med(p[phase] for _, p in runs)
+        print(f"  {phase:<20} {value:6.2f}")
+        print(f"RESULT {phase}_seconds={value:.3f}")
+    print(f"RESULT wall_seconds={med(t for t, _ in runs):.3f}")
+    print(f"RESULT configured_load_seconds={args.load:g}")
+    if "without hypothesis" in results:
+        plain = results["without hypothesis"]
+        print(f"RESULT gate_overhead_without_hypothesis_seconds="
+              f"{med(t for t, _ in plain) - args.load:.3f}")
+    print(f"RESULT gate_overhead_seconds={med(t for t, _ in runs) - args.load:.3f}")
+
+
+if __name__ == "__main__":
+    main()
