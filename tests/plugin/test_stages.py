@@ -301,3 +301,15 @@ def test_keptn_prometheus_fixture_runs_a_real_prometheus(pytester: pytest.Pytest
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     result.assert_outcomes(passed=1)
+
+
+def test_markdown_summary_goes_to_the_job_page(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = project.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert project.run("--keptn-stage=hardening", "--keptn-tag=v2").ret == 1
+    text = summary.read_text()
+    assert "hardening: fail, score 33.3% < 60% (warning)" in text
+    assert "goroutines" in text
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    assert project.run("--keptn-stage=hardening", "--keptn-tag=v1").ret == 0
+    assert "hardening: pass" in (project.path / "build/state/summary.md").read_text()

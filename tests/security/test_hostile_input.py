@@ -89,9 +89,7 @@ def test_project_and_service_names_stay_inside_their_literal(evil: str) -> None:
     # Reading the matchers back gives exactly the hostile text: it never closed the literal.
     assert jobs_in(query) == [f"{evil}-{evil}-hardening-canary"]
     assert query.startswith("sum(rate(x{job=") and query.endswith("[60s]))")
-    assert query.count("}") - query.count('\\"}') - query.count("\\'}") == (
-        1 + 2 * evil.count("}") - 2 * evil.count('"}') - 2 * evil.count("'}")
-    ) or "or vector(1)" not in query.split('"')[0]
+    assert "\n" not in query  # a newline is escaped, never raw
 
 
 @pytest.mark.parametrize("evil", EVIL)
@@ -190,8 +188,8 @@ def test_hostile_names_reach_prometheus_escaped(pytester: pytest.Pytester,
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--keptn-stage=hardening", "--keptn-deployer=none",
         f"--keptn-prometheus-url={recording_prometheus.url}", f"--keptn-project={evil_project}",
-        "--keptn-service=svc", f"--keptn-start={(end - timedelta(minutes=1)).isoformat()}",
-        f"--keptn-end={end.isoformat()}", "--keptn-state-dir=state", "--keptn-history=h.sqlite",
+        "--keptn-service=svc", f"--keptn-start={(end - timedelta(minutes=1)).strftime(KEPTN_TIME)}",
+        f"--keptn-end={end.strftime(KEPTN_TIME)}", "--keptn-state-dir=state", "--keptn-history=h.sqlite",
         timeout=60,
     )
     out = result.stdout.str() + result.stderr.str()
@@ -216,6 +214,7 @@ def test_hostile_names_reach_prometheus_escaped(pytester: pytest.Pytester,
 
 # --- HTML injection through an SLI name ---------------------------------------------------------
 
+KEPTN_TIME = "%Y-%m-%dT%H:%M:%S.000Z"
 XSS = "<script>alert(1)</script>"
 
 
