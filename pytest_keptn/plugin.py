@@ -8,7 +8,6 @@ else (spec loading, deployers, Prometheus, Locust) is imported only when a stage
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -205,6 +204,7 @@ class KeptnSession:
         self._history_error: Exception | None = None
         self._prometheus: Any = None
         self._user_failures: dict[str, list[str]] = {}
+        self._failed_other = 0  # failed tests that are neither objectives nor sequences
         self._own_rundir = False
         workerinput = getattr(config, "workerinput", None)
         if workerinput is not None and "keptn_rundir" in workerinput:
@@ -487,7 +487,7 @@ class KeptnSession:
     # ---- the session result ----------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_worker_controller_side():
+        if self._is_xdist_controller():
             pass
         elif exitstatus == pytest.ExitCode.INTERRUPTED:
             # Ctrl-C: no further task runs (no load, no release); the canary is removed.
@@ -508,11 +508,9 @@ class KeptnSession:
         elif exitstatus == pytest.ExitCode.TESTS_FAILED:
             session.exitstatus = pytest.ExitCode.OK
 
-    def is_worker_controller_side(self) -> bool:
+    def _is_xdist_controller(self) -> bool:
         # under xdist the controller runs no items: only workers drive sequences
         return not self.is_worker and bool(getattr(self.config.option, "numprocesses", None))
-
-    _failed_other: int = 0
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> str:
         stages = ", ".join(self.selected)
@@ -813,10 +811,3 @@ class _XdistController:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["keptn_rundir"] = str(self.keptn.rundir)
-
-
-def iter_env_secrets(settings: Settings) -> Iterator[str]:
-    for name in (settings.prometheus_token_env, settings.prometheus_user_env,
-                 settings.prometheus_password_env):
-        if name and os.environ.get(name):
-            yield os.environ[name]

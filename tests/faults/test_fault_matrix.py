@@ -28,7 +28,7 @@ from pathlib import Path
 from queue import Empty, Queue
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -277,7 +277,7 @@ def prometheus_pid(project: Project) -> int | None:
     for proc in project.processes():
         try:
             if "prometheus" in os.path.basename(proc.cmdline()[0]):
-                return proc.pid
+                return int(proc.pid)
         except (psutil.Error, IndexError):
             continue
     return None
@@ -440,5 +440,9 @@ def test_sigint_during_task(project: Project, task: str) -> None:
     else:
         react = _sigint_on("release started")
     result = project.run(*RUN, react=react)
-    aftermath(project, f"SIGINT during {task}", result, rc=(2,) if task != "release" else (0, 2),
-              message="KeyboardInterrupt" if task != "release" else "")
+    # SIGINT never lets the sequence go on (no new load, no release): the task in flight fails
+    # with "interrupted", the canary is removed, and pytest exits 2. The release is too short
+    # (a few ms) to hit reliably: the signal may land just before or just after it.
+    message = "interrupted (KeyboardInterrupt)" if task != "release" else "KeyboardInterrupt"
+    aftermath(project, f"SIGINT during {task}", result, rc=2, message=message)
+    assert "rollback" in result.out or task == "release", result.out[-4000:]
