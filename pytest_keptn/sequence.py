@@ -354,6 +354,12 @@ class Pipeline:
                     return state
                 state.status = "running"
                 self.say(stage, f"sequence {seq.name} started ({why})")
+            elif (stop_before is not None and state.result != "fail"
+                  and state.next_task >= min(stop_before, len(seq.tasks))
+                  and state.next_task < len(seq.tasks)):
+                # Already advanced this far (every objective item of a stage asks): nothing to
+                # run or save. Saving re-serialized the whole evaluation once per item, O(n^2).
+                return state
             end = len(seq.tasks) if stop_before is None else min(stop_before, len(seq.tasks))
             try:
                 while state.next_task < end and state.result != "fail":

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pytest_keptn.errors import SpecError
 
-MAX_BYTES = 5 * 1024 * 1024
+# Real Keptn files are kilobytes (an slo.yaml of 10,000 objectives is about 1 MiB); anything
+# larger is refused before parsing, so that no file takes more than a few seconds to read.
+MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIASES = 1_000
 MAX_EXPANDED_NODES = 200_000
@@ -59,30 +60,10 @@ class _Refused(Exception):
         self.line = line
 
 
-class _Loader(yaml.SafeLoader):
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._aliases = 0
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise _Refused(
-                    f"too many aliases (more than {MAX_ALIASES})", _line(self._next_event())
-                )
-            return super().compose_node(parent, index)
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise _Refused(f"nested deeper than {MAX_DEPTH} levels", _line(self._next_event()))
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def _next_event(self) -> Any:
-        return self.peek_event()  # type: ignore[no-untyped-call]
+class _Loader(yaml.CSafeLoader):
+    """libyaml's C parser and composer (several times faster than PyYAML's pure-Python ones;
+    libyaml itself refuses nesting beyond 1,000 levels), PyYAML's safe constructors. Depth,
+    aliases and expansion are checked on the composed graph before anything is constructed."""
 
     def construct_yaml_int(self, node: ScalarNode) -> int:
         value = super().construct_yaml_int(node)
@@ -109,14 +90,40 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
-_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+_Loader.yaml_constructors = {
+    **yaml.SafeLoader.yaml_constructors,
+    "tag:yaml.org,2002:int": _Loader.construct_yaml_int,
+    "tag:yaml.org,2002:float": _Loader.construct_yaml_float,
+    "tag:yaml.org,2002:timestamp": _Loader.construct_yaml_timestamp,
+}
 
 
 def _line(event: Any) -> int | None:
     mark = getattr(event, "start_mark", None)
     return None if mark is None else int(mark.line) + 1
+
+
+def _check_shape(root: Node) -> None:
+    """Refuse documents nested too deeply or using too many aliases (shared nodes)."""
+    seen: set[int] = set()
+    aliases = 0
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise _Refused(f"too many aliases (more than {MAX_ALIASES})", _line(node))
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise _Refused(f"nested deeper than {MAX_DEPTH} levels", _line(node))
+        if isinstance(node, SequenceNode):
+            stack.extend((child, depth + 1) for child in reversed(node.value))
+        elif isinstance(node, MappingNode):
+            for key, value in reversed(node.value):
+                stack.append((value, depth + 1))
+                stack.append((key, depth + 1))
 
 
 def _expanded_size(node: Node, memo: dict[int, int]) -> int:
@@ -167,6 +174,7 @@ def load_yaml(source: str | Path | bytes, *, file: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
+        _check_shape(node)
         if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
             raise _Refused(
                 f"document expands to more than {MAX_EXPANDED_NODES} nodes (alias bomb?)"
@@ -184,6 +192,8 @@ def load_yaml(source: str | Path | bytes, *, file: str) -> Any:
                 "could not determine a constructor for the tag", "unsupported tag"
             )
         field = f"line {mark.line + 1}" if mark is not None else None
+        if "maximum nesting depth" in problem:  # libyaml's own limit (1,000 levels)
+            raise SpecError(f"nested deeper than {MAX_DEPTH} levels", file=file, field=field) from None
         raise SpecError(f"YAML syntax error: {problem}", file=file, field=field) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", file=file) from None
@@ -238,7 +248,7 @@ def read_source(
     path = Path(source)
     name = file or str(source)
     try:
-        raw = path.read_bytes() if path.stat().st_size <= 5 * 1024 * 1024 else None
+        raw = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
     except OSError as exc:
         raise SpecError(f"cannot read file: {exc.strerror or exc}", file=name) from None
     if raw is None:

@@ -43,7 +43,7 @@ def test_importing_the_plugin_imports_no_load_or_http_stack() -> None:
 
 def test_a_session_without_a_stage_registers_nothing(pytester: pytest.Pytester) -> None:
     names = json.dumps(KEPTN_PLUGINS)
-    stage_only = json.dumps(STAGE_ONLY + ("locust", "gevent"))
+    stage_only = json.dumps((*STAGE_ONLY, "locust", "gevent"))
     pytester.makepyfile(
         test_plain=f"""
         import sys

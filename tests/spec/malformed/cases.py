@@ -20,11 +20,11 @@ def cases() -> list[tuple[Path, str, str]]:
 
 
 def huge_file(folder: Path) -> tuple[Path, str, str]:
-    """An slo.yaml larger than the 5 MiB limit."""
+    """An slo.yaml larger than the 2 MiB limit."""
     path = folder / "slo-huge.yaml"
     with path.open("w", encoding="utf-8") as out:
         out.write("objectives:\n")
         line = "  - sli: " + "x" * 100 + "\n"
-        for _ in range(6 * 1024 * 1024 // len(line) + 1):
+        for _ in range(3 * 1024 * 1024 // len(line) + 1):
             out.write(line)
     return path, "slo", "larger than"
