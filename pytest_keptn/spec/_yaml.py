@@ -177,7 +177,7 @@ def load_yaml(source: str | Path | bytes, *, file: str) -> Any:
         _check_shape(node)
         if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
             raise _Refused(
-                f"document expands to more than {MAX_EXPANDED_NODES} nodes (alias bomb?)"
+                f"document expands to more than {MAX_EXPANDED_NODES} nodes (too large, or an alias bomb)"
             )
         return loader.construct_document(node)
     except _Refused as exc:
