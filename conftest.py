@@ -8,3 +8,13 @@ from hypothesis import settings
 # tests start: a per-example deadline would turn load into flaky failures, not find bugs.
 settings.register_profile("keptn", deadline=None, print_blob=True)
 settings.load_profile("keptn")
+
+# pytester's in-process runs drop every module first imported during the run. libyaml's C
+# extension cannot be re-imported (it keeps the yaml node classes of its first import), and
+# httpcore imports its backends lazily, so both are imported here, before any pytester run.
+import httpx  # noqa: E402
+import yaml._yaml  # noqa: E402, F401
+
+import pytest_keptn.spec._yaml  # noqa: E402
+
+assert httpx and pytest_keptn.spec._yaml

@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=10.0, help="configured load, seconds")
     parser.add_argument("--also-without-hypothesis", action="store_true")
     args = parser.parse_args()
-    variants = [("as is", [])]
+    variants: list[tuple[str, list[str]]] = [("as is", [])]
     if args.also_without_hypothesis:
         variants.append(("without hypothesis", ["-p", "no:hypothesispytest"]))
     results: dict[str, list[tuple[float, dict[str, float]]]] = {v: [] for v, _ in variants}
