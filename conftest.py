@@ -12,6 +12,7 @@ settings.load_profile("keptn")
 # pytester's in-process runs drop every module first imported during the run. libyaml's C
 # extension cannot be re-imported (it keeps the yaml node classes of its first import), and
 # httpcore imports its backends lazily, so both are imported here, before any pytester run.
+import httpcore._backends.sync  # noqa: E402, F401
 import httpx  # noqa: E402
 import yaml._yaml  # noqa: E402, F401
 

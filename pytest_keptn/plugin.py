@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "keptn-session")
     config.pluginmanager.register(_Ordering(), "keptn-ordering")
     session.register_builtins()
+    session.start_prometheus_early()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -203,6 +205,8 @@ class KeptnSession:
         self._history: History | None = None
         self._history_error: Exception | None = None
         self._prometheus: Any = None
+        self._prometheus_lock = threading.Lock()
+        self._announced = False
         self._user_failures: dict[str, list[str]] = {}
         self._failed_other = 0  # failed tests that are neither objectives nor sequences
         self._own_rundir = False
@@ -352,23 +356,43 @@ class KeptnSession:
                     return True
         return False
 
-    def _embedded(self) -> Any:
-        if (
-            self._prometheus is None
-            and self.settings.prometheus_url is None
-            and self.config.pluginmanager.has_plugin("keptn-sli-prometheus")
-            and self._needs_prometheus()
-        ):
-            from pytest_keptn.prometheus.server import EmbeddedPrometheus
+    def _embedded(self, *, quiet: bool = False) -> Any:
+        with self._prometheus_lock:
+            if (
+                self._prometheus is None
+                and self.settings.prometheus_url is None
+                and self.config.pluginmanager.has_plugin("keptn-sli-prometheus")
+                and self._needs_prometheus()
+            ):
+                from pytest_keptn.prometheus.server import EmbeddedPrometheus
 
-            self.say("starting the embedded Prometheus")
-            self._prometheus = EmbeddedPrometheus(
-                self.settings.state_path(self.root) / "prometheus",
-                binary=self.settings.prometheus_binary,
-                scrape_interval=self.settings.scrape_interval,
-            ).start()
-            self.say(f"embedded Prometheus at {self._prometheus.url}")
+                server = EmbeddedPrometheus(
+                    self.settings.state_path(self.root) / "prometheus",
+                    binary=self.settings.prometheus_binary,
+                    scrape_interval=self.settings.scrape_interval,
+                ).start()
+                self._prometheus = server
+                if not quiet:
+                    self.say(f"embedded Prometheus at {server.url}")
+            elif self._prometheus is not None and not quiet and not self._announced:
+                self.say(f"embedded Prometheus at {self._prometheus.url}")
+            self._announced = self._announced or not quiet
         return self._prometheus
+
+    def start_prometheus_early(self) -> None:
+        """Start the embedded Prometheus in the background while pytest collects: it picks up
+        new scrape targets only on a 5 s tick counted from its own start, so the earlier it
+        starts, the shorter the deployment waits for the canary's first scrape."""
+        if self.config.option.collectonly or self.is_worker or self.pipeline.evaluation_only:
+            return
+
+        def start() -> None:
+            try:
+                self._embedded(quiet=True)
+            except Exception:
+                pass
+
+        threading.Thread(target=start, name="keptn-prometheus-start", daemon=True).start()
 
     def targets(self) -> Any:
         from pytest_keptn.model import TargetRegistry
@@ -402,9 +426,10 @@ class KeptnSession:
             cleanup_session()
         except Exception as exc:
             self.say(f"cleanup: {exc}")
-        if self._prometheus is not None:
-            self._prometheus.stop()
-            self._prometheus = None
+        with self._prometheus_lock:  # waits for a start still under way in the background
+            if self._prometheus is not None:
+                self._prometheus.stop()
+                self._prometheus = None
         if self._history is not None:
             self._history.close()
             self._history = None
