@@ -264,6 +264,12 @@ class KeptnSession:
                         field=f"stages[{stage.name}]",
                     )
                 slo = load_slo(slo_path, compat=self.settings.compat)
+                if not slo.objectives and self.settings.compat != "0.8.7":
+                    # Keptn 0.8.7 passes such a gate with score 100; we refuse to.
+                    raise SpecError(
+                        f"no objectives, but stage {stage.name!r} evaluates with it",
+                        file=str(slo_path), field="objectives",
+                    )
             plans[stage.name] = StagePlan(stage, service, slo, slo_path, indicators, sli_files)
         return plans, shipyard
 

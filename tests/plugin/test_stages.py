@@ -313,3 +313,13 @@ def test_markdown_summary_goes_to_the_job_page(project: Project, monkeypatch: py
     monkeypatch.delenv("GITHUB_STEP_SUMMARY")
     assert project.run("--keptn-stage=hardening", "--keptn-tag=v1").ret == 0
     assert "hardening: pass" in (project.path / "build/state/summary.md").read_text()
+
+
+def test_slo_without_objectives_is_an_error(project: Project) -> None:
+    project.write("keptn/hardening/svc/slo.yaml", "objectives: []\ntotal_score: {pass: '90%'}\n")
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "slo.yaml: objectives: no objectives, but stage 'hardening' evaluates with it" in result.stderr.str()
+    compat = project.run("--keptn-stage=hardening", "--keptn-tag=v1", "--keptn-compat=0.8.7")
+    assert compat.ret == 0, compat.stdout.str()  # Keptn 0.8.7: pass, score 100
+    assert "hardening: pass, score 100.0%" in compat.stdout.str()
