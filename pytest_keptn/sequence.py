@@ -456,11 +456,15 @@ class Pipeline:
         if failures:
             return "fail", f"{len(failures)} test(s) failed: {', '.join(failures[:3])}"
         url = self.service_url(state)
-        started = datetime.now(UTC)
         load = None
         if url is not None and self.settings.deployer != "none":
             load = self.hook.pytest_keptn_run_load(ctx=self.context(stage), url=url, properties=properties)
         if load is None:
+            # No load driver: the window is the test task itself, until the canary is scraped.
+            started = datetime.now(UTC)
+            wait_up = getattr(self.context(stage).targets, "wait_targets_up", None)
+            if callable(wait_up) and state.deployment is not None:
+                wait_up(None, timeout=float(self.settings.deploy_timeout))
             state.window = (started.isoformat(), datetime.now(UTC).isoformat())
             return "pass", "no load test configured"
         state.load = load_to_json(load)

@@ -164,11 +164,6 @@ class LocalDeployer:
         if primary is not None:
             ctx.targets.register(primary_job, _address(primary), _labels(ctx, "primary", primary))
             instances.append(_instance("primary", primary))
-        # The embedded Prometheus discovers a new target 4-6 s after registration; a load window
-        # that starts earlier has no samples at its start, and a short one none at all.
-        wait_up = getattr(ctx.targets, "wait_targets_up", None)
-        if callable(wait_up):
-            wait_up([canary_job, traffic], timeout=float(ctx.settings.deploy_timeout))
         ctx.say(
             f"deployment: canary {ctx.service}:{ctx.tag} ready at {canary['url']} "
             f"(pid {canary['pid']})"

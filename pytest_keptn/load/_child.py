@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -47,6 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--master-bind", default=None)
     parser.add_argument("--expect-workers", type=int, default=1)
     parser.add_argument("--worker-wait", type=float, default=120.0)
+    parser.add_argument("--go-file", default=None,
+                        help="set up, say 'ready', then start only once this file exists")
     return parser.parse_args(argv)
 
 
@@ -108,6 +111,16 @@ def main(argv: list[str] | None = None) -> int:
                     emit("waiting", workers=len(runner.clients.ready), expected=expected)
                     last = time.monotonic()
                 gevent.sleep(0.1)
+
+        if args.go_file:
+            # The parent waits (e.g. for Prometheus to scrape the canary) while this process
+            # imports Locust and sets up; the load window starts on its word.
+            emit("ready")
+            deadline = time.monotonic() + args.worker_wait
+            while not os.path.exists(args.go_file):
+                if time.monotonic() > deadline:
+                    return fail(f"no go from the parent within {args.worker_wait:g}s")
+                gevent.sleep(0.02)
 
         start = datetime.now(UTC)
         t0 = time.monotonic()

@@ -153,6 +153,8 @@ def run_locust(
     logs = ctx.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"locust-{ctx.stage}-{ctx.service}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.log"
+    go_file = log.with_suffix(".go")
+    argv += ["--go-file", str(go_file)]
     what = f"locustfile {locustfile}"
     ctx.say(f"load: {users} users (spawn {spawn_rate:g}/s) for {run_time:g}s against {url} "
             f"({mode}; log {log})")
@@ -182,7 +184,15 @@ def run_locust(
             except ValueError:
                 continue  # a locustfile's own print()
             event = message.get("event")
-            if event == "status":
+            if event == "ready":
+                # Locust is set up: once Prometheus scrapes every registered target (the new
+                # canary takes up to ~6 s to be discovered), the load window may start.
+                began = time.monotonic()
+                _wait_for_scrapes(ctx)
+                ctx.say(f"load: Locust ready; Prometheus scrapes every target "
+                        f"(waited {time.monotonic() - began:.1f}s); go")
+                go_file.touch()
+            elif event == "status":
                 ctx.say(
                     f"load: {message['elapsed']:.0f}/{message['total']:g}s "
                     f"users={message['users']} rps={message['rps']:.0f} "
@@ -209,10 +219,17 @@ def run_locust(
         procs.stop_pid(child.pid, timeout=2.0)
         procs.forget(child.pid)
         child.poll()
+        go_file.unlink(missing_ok=True)
     if error is not None:
         raise LoadError(f"load against {url} failed ({what}): {error}")
     assert result is not None
     return _to_result(result, url, what, log, users, spawn_rate, run_time, workers)
+
+
+def _wait_for_scrapes(ctx: StageContext) -> None:
+    wait_up = getattr(ctx.targets, "wait_targets_up", None)
+    if callable(wait_up):
+        wait_up(None, timeout=float(ctx.settings.deploy_timeout))
 
 
 def _to_result(result: dict[str, Any], url: str, what: str, log: Path, users: int,
