@@ -29,7 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--indicators", type=int, default=200)
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--step", default="2ms", help="subquery resolution (query weight)")
+    parser.add_argument("--step", default="1s",
+                        help="subquery resolution (query weight; 2ms makes Prometheus CPU-bound)")
     args = parser.parse_args()
     with EmbeddedPrometheus() as prom:
         print(f"RESULT prometheus_start_to_ready_seconds={prom.start_to_ready_seconds:.3f}")

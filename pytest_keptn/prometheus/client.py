@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -29,6 +29,11 @@ from pytest_keptn.model import SLIResult, SLIStatus
 
 _BACKOFF = 0.2  # seconds before the first retry; doubles per retry
 _MAX_BODY = 300  # characters of a non-JSON error body kept in a message
+
+
+# Indicators per batched query (see PrometheusClient.query_many) and the label that tells them apart.
+BATCH_SIZE = 50
+_BATCH_LABEL = "keptn_sli_index"
 
 
 def _short(text: str, limit: int = _MAX_BODY) -> str:
@@ -63,6 +68,7 @@ class PrometheusClient:
         timeout: float = 10.0,
         retries: int = 2,
         max_workers: int = 16,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         # ``http://user:password@host`` works, but the userinfo becomes basic auth and never
         # stays in ``base_url``, which goes into messages.
@@ -71,6 +77,7 @@ class PrometheusClient:
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
         self.max_workers = max(1, int(max_workers))
+        self.batch_size = max(1, int(batch_size))
         all_headers = {str(k): str(v) for k, v in headers.items()}
         self._secrets: list[str] = [v for k, v in all_headers.items() if _sensitive(k) and v]
         self._secrets += url_secrets
@@ -233,34 +240,40 @@ class PrometheusClient:
         if kind == "scalar" and isinstance(result, list) and len(result) == 2:
             return _sample(base, result[1])
         if kind == "vector" and isinstance(result, list):
-            if not result:
-                return replace(
-                    base, status=SLIStatus.NO_DATA, message=f"query returned no data: {promql}"
-                )
-            if len(result) > 1 and not aggregate and not first:
-                series = ", ".join(_labels(r.get("metric", {})) for r in result[:3])
-                more = f" and {len(result) - 3} more" if len(result) > 3 else ""
-                return replace(
-                    base,
-                    status=SLIStatus.MULTIPLE,
-                    message=f"query returned {len(result)} series ({series}{more}); "
-                    f"aggregate them (e.g. sum(...)): {promql}",
-                )
-            if len(result) > 1 and aggregate:
-                samples = [_sample(base, r.get("value", [None, None])[1]) for r in result]
-                bad = [s for s in samples if s.status != SLIStatus.VALUE]
-                if bad:
-                    return bad[0]
-                return replace(base, value=sum(s.value for s in samples), success=True,
-                               status=SLIStatus.VALUE)
-            value = result[0].get("value") or [None, None]
-            return _sample(base, value[1] if len(value) == 2 else None)
+            return self._vector(base, result, aggregate, first)
         return replace(
             base,
             status=SLIStatus.INVALID,
             message=f"query returned a {kind or 'malformed'} result, not an instant vector "
             f"or scalar: {promql}",
         )
+
+    def _vector(
+        self, base: SLIResult, result: list[Any], aggregate: bool, first: bool
+    ) -> SLIResult:
+        promql = base.query
+        if not result:
+            return replace(
+                base, status=SLIStatus.NO_DATA, message=f"query returned no data: {promql}"
+            )
+        if len(result) > 1 and not aggregate and not first:
+            series = ", ".join(_labels(r.get("metric", {})) for r in result[:3])
+            more = f" and {len(result) - 3} more" if len(result) > 3 else ""
+            return replace(
+                base,
+                status=SLIStatus.MULTIPLE,
+                message=f"query returned {len(result)} series ({series}{more}); "
+                f"aggregate them (e.g. sum(...)): {promql}",
+            )
+        if len(result) > 1 and aggregate:
+            samples = [_sample(base, r.get("value", [None, None])[1]) for r in result]
+            bad = [s for s in samples if s.status != SLIStatus.VALUE]
+            if bad:
+                return bad[0]
+            return replace(base, value=sum(s.value for s in samples), success=True,
+                           status=SLIStatus.VALUE)
+        value = result[0].get("value") or [None, None]
+        return _sample(base, value[1] if len(value) == 2 else None)
 
     def query_many(
         self,
@@ -270,17 +283,92 @@ class PrometheusClient:
         compat: str | None = None,
         aggregate: Collection[str] = (),
     ) -> dict[str, SLIResult]:
-        """Run every query concurrently (at most ``max_workers`` at a time), keyed by indicator."""
+        """Run every query, keyed by indicator; batches run concurrently (``max_workers``).
+
+        Queries go to Prometheus in batches of up to ``BATCH_SIZE``: one instant query
+        ``label_replace((q1), "keptn_sli_index", "0", "", "") or ...`` whose series are split
+        back by that label, so that 500 indicators cost a handful of HTTP round trips and query
+        setups instead of 500. A batch Prometheus refuses (a query that is not an instant
+        vector, bad PromQL in one of them) falls back to one query per indicator, so every
+        indicator still gets its own typed result and message. Keptn 0.8.7 compatibility
+        (``compat``) always queries one by one, as Keptn did.
+        """
         if not queries:
             return {}
         pool = self._executor()
-        futures = {
-            name: pool.submit(
-                self.query, q, at, metric=name, aggregate=name in aggregate, compat=compat
-            )
-            for name, q in queries.items()
+        items = list(queries.items())
+        size = 1 if compat == "0.8.7" else self.batch_size
+        batches = [items[i:i + size] for i in range(0, len(items), size)]
+
+        def one(name: str, promql: str) -> Future[SLIResult]:
+            return pool.submit(self.query, promql, at, metric=name,
+                               aggregate=name in aggregate, compat=compat)
+
+        singles: dict[str, Future[SLIResult]] = {}
+        batched: list[tuple[list[tuple[str, str]], Future[dict[str, SLIResult] | None]]] = []
+        for batch in batches:
+            if len(batch) == 1:
+                singles[batch[0][0]] = one(*batch[0])
+            else:
+                batched.append((batch, pool.submit(self._batched, batch, at, aggregate)))
+        merged: dict[str, SLIResult] = {}
+        for batch, future in batched:
+            answered = future.result()
+            if answered is None:  # refused as a whole: one query per indicator
+                singles.update({name: one(name, q) for name, q in batch})
+            else:
+                merged.update(answered)
+        merged.update({name: f.result() for name, f in singles.items()})
+        return {name: merged[name] for name in queries}
+
+    def _batched(
+        self, batch: list[tuple[str, str]], at: datetime, aggregate: Collection[str]
+    ) -> dict[str, SLIResult] | None:
+        """One round trip for the whole batch, or None when it must be asked one by one."""
+        promql = " or ".join(
+            f'label_replace(({q}), "{_BATCH_LABEL}", "{i}", "", "")'
+            for i, (_, q) in enumerate(batch)
+        )
+        bases = [SLIResult(metric=name, value=0.0, success=False, query=q) for name, q in batch]
+        data = {"query": promql, "time": _unix(at), "timeout": f"{self.timeout:g}s"}
+        try:
+            response = self._post("/api/v1/query", data, time.monotonic() + self.timeout)
+        except httpx.TimeoutException:
+            return {b.metric: replace(b, status=SLIStatus.TIMEOUT,
+                                      message=f"query timed out after {self.timeout:g}s: {b.query}")
+                    for b in bases}
+        except httpx.TransportError as exc:
+            reason = self.scrub(_short(str(exc) or type(exc).__name__, 150))
+            return {b.metric: replace(
+                b, status=SLIStatus.UNREACHABLE,
+                message=f"Prometheus at {self.base_url} unreachable ({reason}): {b.query}")
+                for b in bases}
+        if response.status_code in (400, 422):
+            return None  # one of the queries is wrong or not a vector: ask one by one
+        try:
+            envelope = response.json()
+        except ValueError:
+            envelope = None
+        data_ = envelope.get("data") if isinstance(envelope, dict) else None
+        if (response.status_code != 200 or not isinstance(data_, dict)
+                or envelope.get("status") != "success" or data_.get("resultType") != "vector"
+                or not isinstance(data_.get("result"), list)):
+            # an error for the whole batch (401, 503, ...): the same reading as one query gives
+            return {b.metric: self._read(b, response, b.metric in aggregate, False) for b in bases}
+        groups: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(batch))}
+        for series in data_["result"]:
+            metric = dict(series.get("metric") or {})
+            index = metric.pop(_BATCH_LABEL, None)
+            if index is None or not str(index).isdigit() or int(index) not in groups:
+                return None
+            groups[int(index)].append({**series, "metric": metric})
+        warnings = tuple(self.scrub(str(w)) for key in ("warnings", "infos")
+                         for w in (envelope.get(key) or []))
+        return {
+            b.metric: self._vector(replace(b, warnings=warnings), groups[i],
+                                   b.metric in aggregate, False)
+            for i, b in enumerate(bases)
         }
-        return {name: future.result() for name, future in futures.items()}
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:

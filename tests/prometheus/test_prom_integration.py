@@ -200,7 +200,8 @@ def test_prometheus_stopped_mid_evaluation(tmp_path: Path) -> None:
     assert folder is not None and folder.is_dir()
     pid = prom._proc.pid if prom._proc else None
     queries = {f"q{i}": f"sum(rate(up[{i + 1}m]))" for i in range(40)}
-    with PrometheusClient(prom.url, timeout=3, retries=1, max_workers=4) as client:
+    # one query per round trip, so that Prometheus goes away between them
+    with PrometheusClient(prom.url, timeout=3, retries=1, max_workers=4, batch_size=1) as client:
         import threading
 
         threading.Timer(0.05, prom.stop).start()
@@ -237,3 +238,33 @@ def test_no_url_no_answer() -> None:
     assert PrometheusSLIProvider().pytest_keptn_get_sli(
         ctx_for(None), ["go_routines"], Window(datetime.now(UTC), datetime.now(UTC)), "canary", None
     ) is None
+
+
+def test_batched_queries_read_like_single_ones(env: Env) -> None:
+    """query_many batches queries into one round trip; each indicator's result must be the
+    one a query of its own gives, including the ones that force a fallback."""
+    queries = {
+        "value": f'sum(http_requests_total{{job="{CANARY}"}})',
+        "no_data": 'sum(rate(nothing_here_total[1m]))',
+        "several": 'http_requests_total',
+        "nan": f'sum(rate(http_requests_total{{job="{CANARY}"}}[1m])) * 0 / 0',
+        "goroutines": f'go_goroutines{{job="{JOB}"}}',
+        **{f"up_{i}": f'sum(up{{job="{CANARY}"}}) + {i}' for i in range(60)},
+    }
+    at = env.window.end
+    with PrometheusClient(env.prom.url) as client:
+        batched = client.query_many(queries, at)
+        single = {n: client.query(q, at, metric=n) for n, q in queries.items()}
+        # a scalar and bad PromQL make Prometheus refuse the batch: one by one then
+        refused = client.query_many({**queries, "scalar": "scalar(vector(7))",
+                                     "broken": "sum(rate(x[1m]"}, at)
+    for name in queries:
+        assert (batched[name].status, batched[name].value, batched[name].query) == (
+            single[name].status, single[name].value, single[name].query), name
+        assert refused[name].status == single[name].status, name
+    assert batched["value"].status is SLIStatus.VALUE and batched["value"].value >= REQUESTS
+    assert batched["several"].status is SLIStatus.MULTIPLE
+    assert "keptn_sli_index" not in batched["several"].message
+    assert batched["up_59"].value == 60.0
+    assert (refused["scalar"].status, refused["scalar"].value) == (SLIStatus.VALUE, 7.0)
+    assert refused["broken"].status is SLIStatus.QUERY_ERROR and "sum(rate(x[1m]" in refused["broken"].message
