@@ -39,6 +39,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("query-timeout", "seconds per Prometheus query", kind="float", default=10.0),
     Option("freshness-timeout", "seconds to wait for samples at the window's end", kind="float", default=15.0),
     Option("history", "evaluation history file (SQLite; default: <root>/.keptn/history.sqlite)"),
+    Option("history-lock-timeout", "seconds to wait for a history file another writer holds locked",
+           kind="float", default=60.0),
     Option("events", "folder for Keptn evaluation.finished events (one JSON file each)"),
     Option("state-dir", "deployer state and logs (default: <root>/.keptn)"),
     Option("timeframe", "evaluate the last TIMEFRAME (Go duration, e.g. 5m) of a running service"),
@@ -87,6 +89,7 @@ class Settings:
     query_timeout: float = 10.0
     freshness_timeout: float = 15.0
     history: str | None = None
+    history_lock_timeout: float = 60.0
     events: str | None = None
     state_dir: str | None = None
     timeframe: str | None = None

@@ -347,7 +347,7 @@ class KeptnSession:
                 self.settings.state_path(self.root) / "history.sqlite")
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                self._history = History(path)
+                self._history = History(path, lock_timeout=self.settings.history_lock_timeout)
             except HistoryError as exc:
                 self._history_error = exc
                 raise

@@ -102,16 +102,19 @@ def _locked(exc: sqlite3.Error) -> bool:
 class History:
     """Evaluation and sequence history in one SQLite file (created on first use)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, lock_timeout: float = _RETRY_SECONDS) -> None:
+        """``lock_timeout``: seconds to wait while another writer holds the file locked."""
         self.path = Path(path)
         self._file = str(self.path)
+        self._lock_timeout = max(0.0, float(lock_timeout))
+        busy = min(30.0, self._lock_timeout)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self._file, timeout=30.0, isolation_level=None)
+            self._db = sqlite3.connect(self._file, timeout=busy, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(f"cannot open history: {exc}", file=self._file) from None
         try:
-            self._db.execute("PRAGMA busy_timeout = 30000")
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
             self._retry(lambda: self._db.execute("PRAGMA journal_mode = WAL").fetchone())
             self._transaction(lambda tx: tx.executescript_in_tx(_SCHEMA))
         except HistoryError:
@@ -121,7 +124,7 @@ class History:
     # -- plumbing -----------------------------------------------------------------------------
 
     def _retry(self, action: Callable[[], _T]) -> _T:
-        deadline = _time.monotonic() + _RETRY_SECONDS
+        deadline = _time.monotonic() + self._lock_timeout
         delay = 0.005
         while True:
             try:

@@ -383,7 +383,8 @@ def test_history_locked_by_another_writer(project: Project) -> None:
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         result = project.run(*RUN, f"--keptn-events={events}", f"--html={report}",
-                             "--self-contained-html", timeout=170)
+                             "--self-contained-html", "--keptn-history-lock-timeout=5",
+                             timeout=170)
         assert holder.poll() is None, "the lock holder ended before the run"
     finally:
         holder.kill()

@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -152,24 +153,22 @@ def test_corrupted_file_is_one_line_history_error(tmp_path: Path) -> None:
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
 
 
-def test_locked_file_is_history_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pytest_keptn.gate.history as mod
-
-    monkeypatch.setattr(mod, "_RETRY_SECONDS", 0.2)
+def test_locked_file_is_history_error(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
-    History(path).close()
+    h = History(path, lock_timeout=0.2)
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        h = History.__new__(History)
-        h.path, h._file = path, str(path)
-        h._db = sqlite3.connect(str(path), timeout=0.05, isolation_level=None)
+        began = time.monotonic()
         with pytest.raises(HistoryError, match="locked"):
             h.record(evaluate(SLO, {"rt": 1}), **WHERE)
-        h.close()
+        assert time.monotonic() - began < 2
+        with pytest.raises(HistoryError, match="locked"):
+            History(path, lock_timeout=0.2)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
+        h.close()
 
 
 def test_previous_evaluations_feed_scoring(tmp_path: Path) -> None:
