@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 KEPTN_SETUP_CHROMIUM=1 bash scripts/setup.sh
 .venv/bin/ruff check pytest_keptn tests benchmarks example_project
 .venv/bin/mypy
-exec .venv/bin/pytest -p no:cacheprovider -q -ra "$@"
+# -W: kept primaries and stopped servers may still be reaped after pytest has printed its summary
+exec .venv/bin/python -W ignore::ResourceWarning -m pytest -p no:cacheprovider -q -ra "$@"

@@ -246,7 +246,14 @@ def stop_all(workdir: Path) -> list[str]:
 
 def cleanup_session() -> list[int]:
     """Stop every process this session started, except primaries kept by ``keep_primaries``."""
-    return procs.cleanup_session()
+    stopped = procs.cleanup_session()
+    for pid, popen in list(_POPENS.items()):
+        if popen.poll() is None:
+            # A primary kept serving after this session, on purpose: detach it, so that the
+            # interpreter does not warn "subprocess ... is still running" on the way out.
+            popen._child_created = False  # type: ignore[attr-defined]
+        del _POPENS[pid]
+    return stopped
 
 
 # -- helpers ----------------------------------------------------------------------------------
