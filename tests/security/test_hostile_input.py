@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import threading
 import time
@@ -171,6 +172,18 @@ def recording_prometheus() -> Iterator[_RecordingPrometheus]:
         prom.server.server_close()
 
 
+_BATCHED = re.compile(r'label_replace\(\((.*?)\), "keptn_sli_index", "\d+", "", ""\)')
+
+
+def _sub_queries(sent: list[str]) -> list[str]:
+    """The indicators' own queries, also out of the client's batched queries."""
+    out: list[str] = []
+    for query in sent:
+        parts = _BATCHED.findall(query) if query.startswith("label_replace((") else []
+        out += parts or [query]
+    return out
+
+
 def test_hostile_names_reach_prometheus_escaped(pytester: pytest.Pytester,
                                                recording_prometheus: _RecordingPrometheus) -> None:
     evil_project = 'demo"} or vector(1) #'
@@ -198,10 +211,11 @@ def test_hostile_names_reach_prometheus_escaped(pytester: pytest.Pytester,
     out = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in out and "INTERNALERROR" not in out
     assert result.ret == 1, out  # no data: the gate fails, nothing was injected
-    latency = next(q for q in recording_prometheus.queries if q.startswith("x{"))
+    sent = _sub_queries(recording_prometheus.queries)
+    latency = next(q for q in sent if q.startswith("x{"))
     assert latency == 'x{job="svc-demo\\"} or vector(1) #-hardening",h="} or vector(1) #"}', latency
     assert jobs_in(latency) == [f"svc-{evil_project}-hardening"]
-    throughput = next(q for q in recording_prometheus.queries if "http_requests_total" in q)
+    throughput = next(q for q in sent if "http_requests_total" in q)
     assert "job='svc-demo\"} or vector(1) #-hardening-canary'" in throughput, throughput
     assert "handler='} or vector(1) #'" in throughput, throughput
     # And Prometheus itself reads them as plain label values: no series, not vector(1).
