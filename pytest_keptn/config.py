@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +79,8 @@ class Settings:
     image: str = ""
     tag: str = ""
     deployer: str = "local"
-    prometheus_url: str | None = None
-    prometheus_headers: str | None = None
+    prometheus_url: str | None = field(default=None, repr=False)  # may hold user:password@
+    prometheus_headers: str | None = field(default=None, repr=False)  # may hold tokens
     prometheus_token_env: str | None = None
     prometheus_user_env: str | None = None
     prometheus_password_env: str | None = None

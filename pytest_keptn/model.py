@@ -133,11 +133,12 @@ class StageContext:
     tag: str
     root: Path  # the folder with shipyard.yaml (Keptn's project repository)
     workdir: Path  # state and logs of this project (survives between pytest runs)
-    settings: Any  # pytest_keptn.config.Settings (Any here to keep model import-light)
+    # repr=False: settings and the URL may hold credentials (headers, user:password@)
+    settings: Any = field(repr=False)  # pytest_keptn.config.Settings (Any keeps model light)
     sli_indicators: Mapping[str, str] = field(default_factory=dict)  # merged sli.yaml
     slo_filter: Mapping[str, str] = field(default_factory=dict)
     task_properties: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    prometheus_url: str | None = None
+    prometheus_url: str | None = field(default=None, repr=False)
     targets: TargetRegistry = field(default_factory=TargetRegistry)
     progress: Any = None  # Callable[[str], None] printing one line of task progress
 

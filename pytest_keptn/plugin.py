@@ -175,6 +175,10 @@ class GateFailure(AssertionError):
     """An objective or sequence failed; the text is the whole explanation."""
 
 
+class PipelineFailure(GateFailure):
+    """The sequence could not be driven at all (a bad trigger chain, a history error, ...)."""
+
+
 # --------------------------------------------------------------------------- the session
 
 
@@ -389,8 +393,9 @@ class KeptnSession:
         """Start the embedded Prometheus in the background while pytest collects: it picks up
         new scrape targets only on a 5 s tick counted from its own start, so the earlier it
         starts, the shorter the deployment waits for the canary's first scrape."""
-        if self.config.option.collectonly or self.is_worker or self.pipeline.evaluation_only:
-            return
+        if (self.config.option.collectonly or self.is_worker or self.pipeline.evaluation_only
+                or self._is_xdist_controller()):
+            return  # under xdist the worker that runs a stage starts its own
 
         def start() -> None:
             try:
@@ -493,7 +498,9 @@ class KeptnSession:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if OBJECTIVE_KEY in item.stash:
+        if call.excinfo is not None and isinstance(call.excinfo.value, PipelineFailure):
+            report.keptn_kind = "pipeline-error"  # type: ignore[attr-defined]
+        elif OBJECTIVE_KEY in item.stash:
             report.keptn_kind = "objective"  # type: ignore[attr-defined]
             report.keptn_status = item.stash.get(STATUS_KEY, "")  # type: ignore[attr-defined]
         elif SEQUENCE_KEY in item.stash:
@@ -696,11 +703,21 @@ class _Ordering:
         items[:] = kept
 
 
+def _step(action: Any, *args: str) -> SequenceState:
+    """Drive the pipeline for an item; a user-caused problem fails the item in one line."""
+    from pytest_keptn.errors import KeptnError
+
+    try:
+        return action(*args)  # type: ignore[no-any-return]
+    except KeptnError as exc:
+        raise PipelineFailure(str(exc)) from None
+
+
 def _objective_check(stage: str, index: int, objective: Objective) -> Any:
     def check(keptn_session: KeptnSession, request: pytest.FixtureRequest) -> None:
         from pytest_keptn.report.terminal import explain_objective
 
-        state = keptn_session.pipeline.prepare(stage)
+        state = _step(keptn_session.pipeline.prepare, stage)
         if state.evaluation is None:
             why = state.message or (state.failed_task.message if state.failed_task else "")
             if state.status == "not-triggered":
@@ -747,7 +764,7 @@ def _sequence_check(stage: str, sequence: str) -> Any:
         from pytest_keptn.report.terminal import explain_sequence
 
         pipeline = keptn_session.pipeline
-        state = pipeline.finish(stage, sequence)
+        state = _step(pipeline.finish, stage, sequence)
         if state.status == "not-triggered":
             refused = stage == pipeline.selected[0] and sequence == pipeline.entry_of(
                 pipeline.plans[stage].stage).name
@@ -787,7 +804,10 @@ def keptn_stage_context(request: pytest.FixtureRequest, keptn_session: KeptnSess
 def keptn_service_url(request: pytest.FixtureRequest, keptn_session: KeptnSession) -> str:
     """The URL of the build under test in the test's stage (the canary for blue/green)."""
     stage = _stage_of(request, keptn_session)
-    state = keptn_session.pipeline.deploy(stage)
+    try:
+        state = _step(keptn_session.pipeline.deploy, stage)
+    except GateFailure as exc:
+        pytest.fail(str(exc), pytrace=False)
     if state.status == "not-triggered":
         pytest.skip(f"{stage}: {state.message}")
     if state.failed_task is not None:

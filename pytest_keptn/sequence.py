@@ -188,6 +188,7 @@ class Pipeline:
         self._prometheus_url = prometheus_url
         self._user_test_failures = user_test_failures
         self._contexts: dict[str, StageContext] = {}
+        self._advancing: list[str] = []  # sequences being advanced by this process, in order
 
     # ----------------------------------------------------------------- helpers
 
@@ -317,8 +318,8 @@ class Pipeline:
                     continue
                 try:
                     self.finish(stage, seq.name)
-                except KeptnError as exc:
-                    self.say(stage, f"{seq.name}: {exc}")
+                except Exception as exc:
+                    self.say(stage, f"{seq.name}: {type(exc).__name__}: {exc}")
 
     def abort_all(self, reason: str) -> None:
         """Stop what was started without running another task (the run was interrupted):
@@ -340,6 +341,20 @@ class Pipeline:
                         self._save(state)
 
     def _advance(self, stage: str, seq: Sequence, stop_before: int | None) -> SequenceState:
+        key = f"{stage}.{seq.name}"
+        if key in self._advancing:
+            # a triggeredOn cycle (or a hook that drives its own sequence): the file lock is
+            # not re-entrant, so say so instead of waiting forever
+            chain = " -> ".join([*self._advancing, key])
+            raise KeptnError(f"sequence {key} waits for itself: {chain}",
+                             file=str(self.root / "shipyard.yaml"), field="triggeredOn")
+        self._advancing.append(key)
+        try:
+            return self._advance_locked(stage, seq, stop_before)
+        finally:
+            self._advancing.remove(key)
+
+    def _advance_locked(self, stage: str, seq: Sequence, stop_before: int | None) -> SequenceState:
         with _locked(self.rundir / f"{stage}.{seq.name}.lock"):
             state = self.load_state(stage, seq.name)
             if state.status in ("finished", "not-triggered"):
@@ -428,6 +443,9 @@ class Pipeline:
                 result, message = "skipped", f"no executor for task {name!r} in pytest-keptn"
         except KeptnError as exc:
             result, message = "fail", str(exc)
+        except Exception as exc:
+            result, message = "fail", f"internal error in the {name} task: {type(exc).__name__}: {exc}"
+            _log_internal_error(self.settings.state_path(self.root), stage, name)
         seconds = time.monotonic() - started
         if result == "fail":
             state.result = "fail"
@@ -667,6 +685,20 @@ def _approval(properties: Mapping[str, Any], incoming: str) -> tuple[str, str]:
     if incoming == "fail":
         return "fail", "approval refused: incoming result fail"
     mode = str(properties.get(incoming, "automatic"))
-    if mode == "automatic":
-        return incoming, f"approved automatically ({incoming})"
+    if mode == "automatic":  # Keptn's approval-service answers an automatic approval with pass
+        return "pass", f"approved automatically ({incoming})"
     return "fail", f"manual approval required for {incoming} (not possible in a test run)"
+
+
+def _log_internal_error(workdir: Path, stage: str, task: str) -> None:
+    """Keep the traceback of an unexpected error where a maintainer can find it."""
+    import traceback
+
+    try:
+        logs = workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / "internal-errors.log", "a") as out:
+            out.write(f"--- {datetime.now(UTC).isoformat()} {stage} {task}\n")
+            out.write(traceback.format_exc())
+    except OSError:
+        pass

@@ -183,6 +183,8 @@ def run_locust(
                 message = json.loads(line)
             except ValueError:
                 continue  # a locustfile's own print()
+            if not isinstance(message, dict):
+                continue  # a locustfile printing 42 or [1]
             event = message.get("event")
             if event == "ready":
                 # Locust is set up: once Prometheus scrapes every registered target (the new

@@ -334,9 +334,7 @@ class PrometheusClient:
         try:
             response = self._post("/api/v1/query", data, time.monotonic() + self.timeout)
         except httpx.TimeoutException:
-            return {b.metric: replace(b, status=SLIStatus.TIMEOUT,
-                                      message=f"query timed out after {self.timeout:g}s: {b.query}")
-                    for b in bases}
+            return None  # one slow query must not time out the others: ask one by one
         except httpx.TransportError as exc:
             reason = self.scrub(_short(str(exc) or type(exc).__name__, 150))
             return {b.metric: replace(

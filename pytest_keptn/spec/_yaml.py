@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -60,7 +60,14 @@ class _Refused(Exception):
         self.line = line
 
 
-class _Loader(yaml.CSafeLoader):
+# libyaml's C parser when PyYAML was built with it (every PyPI wheel is), else pure Python.
+if TYPE_CHECKING:
+    _SafeBase = yaml.CSafeLoader
+else:
+    _SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeBase):
     """libyaml's C parser and composer (several times faster than PyYAML's pure-Python ones;
     libyaml itself refuses nesting beyond 1,000 levels), PyYAML's safe constructors. Depth,
     aliases and expansion are checked on the composed graph before anything is constructed."""

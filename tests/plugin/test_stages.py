@@ -323,3 +323,43 @@ def test_slo_without_objectives_is_an_error(project: Project) -> None:
     compat = project.run("--keptn-stage=hardening", "--keptn-tag=v1", "--keptn-compat=0.8.7")
     assert compat.ret == 0, compat.stdout.str()  # Keptn 0.8.7: pass, score 100
     assert "hardening: pass, score 100.0%" in compat.stdout.str()
+
+
+def test_a_hook_that_crashes_fails_its_task_not_pytest(project: Project) -> None:
+    project.write("conftest_extra.py", "")
+    conftest = project.path / "conftest.py"
+    conftest.write_text(conftest.read_text().replace(
+        '    record(task="deploy", stage=ctx.stage, tag=ctx.tag, pid=os.getpid())\n',
+        '    record(task="deploy", stage=ctx.stage, tag=ctx.tag, pid=os.getpid())\n'
+        '    raise RuntimeError("the platform API is down")\n'))
+    result = project.run("--keptn-stage=all", "--keptn-tag=v1")
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == 1
+    assert "INTERNALERROR" not in out
+    assert ("internal error in the deployment task: RuntimeError: the platform API is down"
+            in out)
+    assert len(project.calls("deploy")) == 1  # not retried by every item
+    log = (project.path / "build/state/logs/internal-errors.log").read_text()
+    assert "Traceback" in log and "the platform API is down" in log
+
+
+def test_a_triggeredon_cycle_is_reported_not_a_hang(project: Project) -> None:
+    project.write("keptn/shipyard.yaml", """\
+        apiVersion: spec.keptn.sh/0.2.0
+        kind: Shipyard
+        metadata: {name: demo}
+        spec:
+          stages:
+            - name: hardening
+              sequences:
+                - name: delivery
+                  triggeredOn:
+                    - event: hardening.delivery.finished
+                  tasks:
+                    - name: evaluation
+    """)
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1")
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret != 0
+    assert "sequence hardening.delivery waits for itself" in out
+    assert "INTERNALERROR" not in out and "Traceback" not in out
