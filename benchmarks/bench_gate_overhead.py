@@ -6,16 +6,15 @@ timestamps every ``[keptn]`` progress line as it arrives and splits the wall tim
 
 * ``startup``: interpreter, pytest, plugins, spec loading, collection (process start until the
   sequence starts);
-* ``prometheus_start``: the embedded Prometheus' start until ``/-/ready``;
-* ``deployment``: the deployment task without the Prometheus start (the canary process until its
-  health check answers, target registration);
-* ``load_overhead``: the test task minus the configured load (Locust child start and import,
-  spawn, final statistics);
+* ``deployment``: the deployment task (the canary process until its health check answers,
+  target registration; the embedded Prometheus starts in the background at configure);
+* ``scrape_wait``: Locust is set up and the driver waits for Prometheus' first scrape of the
+  canary (its 5 s discovery tick) before the load window starts;
+* ``load_overhead``: the test task minus the configured load and the scrape wait (Locust child
+  start and import, spawn, final statistics);
 * ``evaluation_prepare``: the evaluation task until the freshness wait starts (rendering queries,
   history lookup);
-* ``freshness_wait``: until every scraped job has a sample at the window's end. The embedded
-  Prometheus discovers a new target 4-6 s after registration; this shows whether that overlaps
-  the load (0 when it does);
+* ``freshness_wait``: until every scraped job has a sample at the window's end;
 * ``queries``: the SLI queries; ``scoring``: scoring, history, event, after the last answer;
 * ``release``; ``between_tasks``: pytest's own work between the items that drive the tasks;
 * ``teardown``: from the sequence's end until the process exits (terminal summary, stopping

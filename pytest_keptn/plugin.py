@@ -213,6 +213,10 @@ class KeptnSession:
         self._announced = False
         self._user_failures: dict[str, list[str]] = {}
         self._failed_other = 0  # failed tests that are neither objectives nor sequences
+        # decided once in pytest_sessionfinish, read by the terminal summary and pytest-html
+        self.outcome: _Outcome | None = None
+        self._states: list[SequenceState] | None = None
+        self._reports: list[Any] | None = None
         self._own_rundir = False
         workerinput = getattr(config, "workerinput", None)
         if workerinput is not None and "keptn_rundir" in workerinput:
@@ -534,9 +538,11 @@ class KeptnSession:
             self.pipeline.finish_all()
         if self.is_worker:
             return
-        states = self.states()
-        self.outcome = outcome = decide(states, self.settings, self.selected, self.pipeline)
-        self.write_summaries(states)
+        # read once here; the terminal summary and pytest-html's report come after this hook
+        self._states = states = self.states()
+        outcome = self.outcome = decide(states, self.settings, self.pipeline)
+        self._reports = self.stage_reports(states)
+        self.write_summaries(self._reports)
         if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR,
                           pytest.ExitCode.USAGE_ERROR):
             return
@@ -559,9 +565,8 @@ class KeptnSession:
             return
         from pytest_keptn.report.terminal import render_gate_tables
 
-        outcome = getattr(self, "outcome", None)
-        states = self.states()
-        if outcome is None or all(s.status == "pending" for s in states):
+        outcome, states = self.outcome, self._states
+        if outcome is None or states is None or all(s.status == "pending" for s in states):
             return
         terminalreporter.write_sep("=", "Keptn quality gates")
         for line in render_gate_tables(states, self.pipeline, outcome):
@@ -580,17 +585,13 @@ class KeptnSession:
                     out.append(SequenceState(stage=stage, sequence=seq.name))
         return out
 
-    def write_summaries(self, states: list[SequenceState]) -> None:
-        try:
-            from pytest_keptn.report.markdown import write_markdown_summary
+    def write_summaries(self, reports: list[Any]) -> None:
+        from pytest_keptn.report.markdown import write_markdown_summary
 
-            reports = self.stage_reports(states)
-            if reports:
-                fallback = self.settings.state_path(self.root) / "summary.md"
-                fallback.parent.mkdir(parents=True, exist_ok=True)
-                write_markdown_summary(reports, fallback)
-        except ImportError:
-            pass
+        if reports:
+            fallback = self.settings.state_path(self.root) / "summary.md"
+            fallback.parent.mkdir(parents=True, exist_ok=True)
+            write_markdown_summary(reports, fallback)
 
     def stage_reports(self, states: list[SequenceState]) -> list[Any]:
         from pytest_keptn.report.html import HistoryEntry, StageReport
@@ -647,15 +648,13 @@ class _Outcome:
         self.lines: list[str] = []
 
 
-def decide(states: list[SequenceState], settings: Settings, selected: tuple[str, ...],
-           pipeline: Pipeline) -> _Outcome:
+def decide(states: list[SequenceState], settings: Settings, pipeline: Pipeline) -> _Outcome:
     """The gates and tasks decide the session, not single objectives."""
     outcome = _Outcome()
     for state in states:
         label = f"{state.stage}.{state.sequence}"
         if state.status == "not-triggered":
-            if state.stage == selected[0] and state.sequence == pipeline.entry_of(
-                pipeline.plans[state.stage].stage).name:
+            if pipeline.starts_run(state.stage, state.sequence):
                 outcome.failed.append(f"{label} refused: {state.message}")
             continue
         if state.status != "finished":
@@ -766,9 +765,7 @@ def _sequence_check(stage: str, sequence: str) -> Any:
         pipeline = keptn_session.pipeline
         state = _step(pipeline.finish, stage, sequence)
         if state.status == "not-triggered":
-            refused = stage == pipeline.selected[0] and sequence == pipeline.entry_of(
-                pipeline.plans[stage].stage).name
-            if refused:
+            if pipeline.starts_run(stage, sequence):
                 raise GateFailure(f"{stage}.{sequence} refused: {state.message}")
             pytest.skip(f"{stage}.{sequence}: {state.message}")
         if state.result == "fail":
@@ -849,7 +846,9 @@ class _HtmlReport:
                                     postfix: list[str], session: pytest.Session) -> None:
         from pytest_keptn.report.html import render_html
 
-        reports = self.keptn.stage_reports(self.keptn.states())
+        reports = self.keptn._reports
+        if reports is None:
+            reports = self.keptn.stage_reports(self.keptn.states())
         if reports:
             prefix.append(render_html(reports))
 

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from pytest_keptn.spec.shipyard import Sequence, Shipyard, Stage
     from pytest_keptn.spec.slo import SLO
 
-PASSING = ("pass", "warning")
 # An sli.yaml indicator with this name counts the requests the canary served during the load
 # window; when it differs from what Locust sent by more than 20 %, the evaluation fails instead
 # of scoring data that does not describe the load (e.g. a wrong job label).
@@ -227,6 +226,11 @@ class Pipeline:
             self._contexts[stage] = ctx
         return ctx
 
+    def starts_run(self, stage: str, sequence: str) -> bool:
+        """Whether ``stage.sequence`` is the one this run starts (the user's trigger): refusing
+        it fails the session, while other sequences that do not fire are merely skipped."""
+        return stage == self.selected[0] and sequence == self.entry_of(self.plans[stage].stage).name
+
     def entry_of(self, stage: Stage) -> Sequence:
         for seq in stage.sequences:
             if seq.name == self.entry_sequence:
@@ -258,16 +262,15 @@ class Pipeline:
 
     def trigger_decision(self, stage: str, sequence: Sequence) -> tuple[bool, str]:
         """Whether the sequence runs in this session, and why (Keptn §13 rules)."""
-        first = self.selected[0]
         if not sequence.triggered_on:
-            if stage == first and sequence.name == self.entry_of(self.plans[stage].stage).name:
+            if self.starts_run(stage, sequence.name):
                 return True, "started by this run"
             return False, (
                 f"{stage}.{sequence.name} has no triggeredOn: it only runs when started by hand"
             )
         reasons: list[str] = []
         for trigger in sequence.triggered_on:
-            src_stage, src_seq = _split_event(trigger.event)
+            src_stage, src_seq = trigger.stage, trigger.sequence
             if src_stage in self.selected and self._sequence(src_stage, src_seq) is not None:
                 src = self.finish(src_stage, src_seq)
                 if src.status == "not-triggered":
@@ -288,10 +291,9 @@ class Pipeline:
                     continue
                 result, last = found, ""
                 source = f"{src_stage}.{src_seq} finished with {result} for {build} (history)"
-            if _trigger_matches(trigger.match, result, last):
+            if trigger.fires(result, last):
                 return True, f"triggered: {source}"
-            wanted = _wanted(trigger.match)
-            reasons.append(f"{source}, triggeredOn {trigger.event} needs {wanted}")
+            reasons.append(f"{source}, triggeredOn {trigger.event} needs {trigger.wanted}")
         return False, "not triggered: " + "; ".join(reasons)
 
     # ------------------------------------------------------------------- steps
@@ -648,25 +650,8 @@ def verdict_line(stage: str, evaluation: Mapping[str, Any]) -> str:
     return f"{stage}: {result}, score {score:.1f}% {tail}{key}"
 
 
-def _split_event(event: str) -> tuple[str, str]:
-    parts = event.split(".")
-    return parts[0], parts[1] if len(parts) > 1 else ""
-
-
 def _last_task(state: SequenceState) -> str:
     return state.tasks[-1].name if state.tasks else ""
-
-
-def _trigger_matches(match: Mapping[str, str], result: str, last_task: str) -> bool:
-    if not match:
-        return result in PASSING
-    return match.get("result") == result or (bool(last_task) and match.get(f"{last_task}.result") == result)
-
-
-def _wanted(match: Mapping[str, str]) -> str:
-    if not match:
-        return "pass or warning"
-    return " or ".join(f"{k}={v}" for k, v in match.items())
 
 
 def _first_index(seq: Sequence, names: tuple[str, ...]) -> int | None:

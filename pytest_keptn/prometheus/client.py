@@ -199,13 +199,22 @@ class PrometheusClient:
                 message=f"query timed out after {self.timeout:g}s: {promql}",
             )
         except httpx.TransportError as exc:
-            reason = self.scrub(_short(str(exc) or type(exc).__name__, 150))
-            return replace(
-                base,
-                status=SLIStatus.UNREACHABLE,
-                message=f"Prometheus at {self.base_url} unreachable ({reason}): {promql}",
-            )
+            return self._unreachable(base, exc)
         return self._read(base, response, aggregate, first)
+
+    def _unreachable(self, base: SLIResult, exc: Exception) -> SLIResult:
+        reason = self.scrub(_short(str(exc) or type(exc).__name__, 150))
+        return replace(
+            base,
+            status=SLIStatus.UNREACHABLE,
+            message=f"Prometheus at {self.base_url} unreachable ({reason}): {base.query}",
+        )
+
+    def _warnings(self, envelope: Mapping[str, Any]) -> tuple[str, ...]:
+        """Prometheus' ``warnings`` (and ``infos``), scrubbed of credentials."""
+        return tuple(
+            self.scrub(str(w)) for key in ("warnings", "infos") for w in (envelope.get(key) or [])
+        )
 
     def _read(
         self, base: SLIResult, response: httpx.Response, aggregate: bool, first: bool
@@ -217,11 +226,7 @@ class PrometheusClient:
         except ValueError:
             body = None
         envelope = body if isinstance(body, dict) else {}
-        warnings = tuple(
-            self.scrub(str(w))
-            for key in ("warnings", "infos")
-            for w in (envelope.get(key) or [])
-        )
+        warnings = self._warnings(envelope)
         base = replace(base, warnings=warnings)
         if response.status_code != 200 or envelope.get("status") != "success":
             error_type = str(envelope.get("errorType") or "")
@@ -336,11 +341,7 @@ class PrometheusClient:
         except httpx.TimeoutException:
             return None  # one slow query must not time out the others: ask one by one
         except httpx.TransportError as exc:
-            reason = self.scrub(_short(str(exc) or type(exc).__name__, 150))
-            return {b.metric: replace(
-                b, status=SLIStatus.UNREACHABLE,
-                message=f"Prometheus at {self.base_url} unreachable ({reason}): {b.query}")
-                for b in bases}
+            return {b.metric: self._unreachable(b, exc) for b in bases}
         if response.status_code in (400, 422):
             return None  # one of the queries is wrong or not a vector: ask one by one
         try:
@@ -360,8 +361,7 @@ class PrometheusClient:
             if index is None or not str(index).isdigit() or int(index) not in groups:
                 return None
             groups[int(index)].append({**series, "metric": metric})
-        warnings = tuple(self.scrub(str(w)) for key in ("warnings", "infos")
-                         for w in (envelope.get(key) or []))
+        warnings = self._warnings(envelope)
         return {
             b.metric: self._vector(replace(b, warnings=warnings), groups[i],
                                    b.metric in aggregate, False)

@@ -29,6 +29,23 @@ class Trigger:
         parts = self.event.split(".")
         return parts[1] if len(parts) == 3 else ""
 
+    def fires(self, result: str, last_task: str = "") -> bool:
+        """Whether this trigger starts its sequence when the event's sequence finished with
+        ``result`` after ``last_task`` (§13): without ``selector.match`` on pass or warning;
+        with one when ``match["result"]`` or ``match["<last task>.result"]`` equals it."""
+        if not self.match:
+            return result in ("pass", "warning")
+        return self.match.get("result") == result or (
+            bool(last_task) and self.match.get(f"{last_task}.result") == result
+        )
+
+    @property
+    def wanted(self) -> str:
+        """What ``fires`` needs, in words."""
+        if not self.match:
+            return "pass or warning"
+        return " or ".join(f"{k}={v}" for k, v in self.match.items())
+
 
 @dataclass(frozen=True)
 class Task:
@@ -90,15 +107,7 @@ class Shipyard:
         for st in self.stages:
             for seq in st.sequences:
                 for trig in seq.triggered_on:
-                    if trig.event != event:
-                        continue
-                    if not trig.match:
-                        ok = result in ("pass", "warning")
-                    else:
-                        ok = trig.match.get("result") == result or (
-                            trig.match.get(f"{last_task}.result") == result
-                        )
-                    if ok:
+                    if trig.event == event and trig.fires(result, last_task):
                         fired.append((st, seq))
                         break
         return fired
