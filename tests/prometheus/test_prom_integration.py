@@ -268,3 +268,33 @@ def test_batched_queries_read_like_single_ones(env: Env) -> None:
     assert batched["up_59"].value == 60.0
     assert (refused["scalar"].status, refused["scalar"].value) == (SLIStatus.VALUE, 7.0)
     assert refused["broken"].status is SLIStatus.QUERY_ERROR and "sum(rate(x[1m]" in refused["broken"].message
+
+
+def _queries_evaluated(prom: EmbeddedPrometheus) -> float:
+    """Prometheus' own live count of evaluated queries, read from its /metrics page."""
+    for line in httpx.get(f"{prom.url}/metrics", timeout=5).text.splitlines():
+        if line.startswith('prometheus_engine_query_duration_seconds_count{slice="inner_eval"}'):
+            return float(line.split()[-1])
+    raise AssertionError("no inner_eval counter on /metrics")
+
+
+def test_identical_queries_are_asked_once(env: Env) -> None:
+    """Several indicators over the same PromQL cost one evaluation in Prometheus, and each
+    indicator still gets its own result; the same PromQL with aggregation asked is kept apart."""
+    same = f'sum(http_requests_total{{job="{CANARY}"}})'
+    queries = {"a": same, "b": same, "c": same, "goroutines": f'go_goroutines{{job="{JOB}"}}',
+               "several": "http_requests_total", "several_agg": "http_requests_total"}
+    at = env.window.end
+    # batch_size=1: one HTTP query per distinct indicator, so Prometheus' own counter of
+    # evaluated queries says how many were asked
+    with PrometheusClient(env.prom.url, batch_size=1) as client:
+        before = _queries_evaluated(env.prom)
+        got = client.query_many(queries, at, aggregate={"several_agg"})
+        after = _queries_evaluated(env.prom)
+        single = {n: client.query(q, at, metric=n) for n, q in queries.items()}
+    assert after - before == 4  # distinct (query, aggregation) pairs
+    assert [got[n].metric for n in queries] == list(queries)
+    assert got["a"].status is SLIStatus.VALUE and got["a"].value >= REQUESTS
+    assert got["a"].value == got["b"].value == got["c"].value == single["a"].value
+    assert got["several"].status is SLIStatus.MULTIPLE
+    assert got["several_agg"].status is SLIStatus.VALUE
