@@ -9,6 +9,7 @@ scalar's raw text (``pass: 90`` is ``"90"``, ``pass: 90.0`` is ``"90.0"``). PyYA
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
@@ -102,6 +103,23 @@ _Loader.yaml_constructors = {
     "tag:yaml.org,2002:int": _Loader.construct_yaml_int,
     "tag:yaml.org,2002:float": _Loader.construct_yaml_float,
     "tag:yaml.org,2002:timestamp": _Loader.construct_yaml_timestamp,
+}
+
+
+# yaml.v3 resolves only YAML 1.2's booleans (true/True/TRUE, false/False/FALSE); YAML 1.1's
+# yes/no/on/off are strings there (``filter: {handler: on}`` keeps "on"), and a Go ``bool``
+# field still accepts them (see ``Fields.boolean``). PyYAML resolves them as booleans.
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in _SafeBase.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_YAML11_BOOLS = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "on", "On", "ON"), True),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "off", "Off", "OFF"), False),
 }
 
 
@@ -310,6 +328,8 @@ class Fields:
     def boolean(self, value: Any, path: str) -> bool:
         if value is None:
             return False
+        if isinstance(value, str) and value in _YAML11_BOOLS:
+            return _YAML11_BOOLS[value]  # yaml.v3 still decodes these into a bool field
         if not isinstance(value, bool):
             raise self.error(path, f"expected true or false, got {type_name(value)}")
         return value

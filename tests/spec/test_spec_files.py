@@ -118,6 +118,20 @@ def test_filter_values_are_strings(tmp_path: Path) -> None:
     }
 
 
+def test_yaml11_booleans_stay_text_as_in_yaml_v3(tmp_path: Path) -> None:
+    """yaml.v3 resolves only true/false as booleans: ``on``/``yes``/``off`` stay the text a
+    Go string field receives, while a bool field (key_sli) still accepts them."""
+    path = tmp_path / "slo.yaml"
+    path.write_text(
+        "filter:\n  handler: on\n  cache: yes\n  legacy: OFF\n  flag: true\nobjectives:\n"
+        "  - sli: a\n    key_sli: yes\n  - sli: b\n    key_sli: off\n  - sli: c\n"
+        "    key_sli: true\n"
+    )
+    slo = load_slo(path)
+    assert dict(slo.filter) == {"handler": "on", "cache": "yes", "legacy": "OFF", "flag": "true"}
+    assert [o.key_sli for o in slo.objectives] == [True, False, True]
+
+
 def test_to_mapping_applies_defaults() -> None:
     m = load_slo({"objectives": [{"sli": "a", "pass": [{"criteria": ["<1"]}]}],
                   "total_score": {"pass": 90}}).to_mapping()  # fmt: skip
