@@ -59,6 +59,22 @@ def pytest_keptn_rollback(ctx: StageContext, deployment: Deployment) -> bool | N
 
 
 @pytest.hookspec(firstresult=True)
+def pytest_keptn_check_deployment(ctx: StageContext, deployment: Deployment) -> str | None:
+    """Say what is wrong with the deployment under test after the test task, or None.
+
+    Called once the load (or the user's tests) ran and before the evaluation: a build that
+    crashed under load fails the test task with this message, instead of being evaluated on
+    the data it left behind. The local deployer checks that the canary's process still runs.
+
+    Example::
+
+        def pytest_keptn_check_deployment(ctx, deployment):
+            pods = my_platform.crashed_pods(ctx.service)
+            return f"{len(pods)} pod(s) restarted during the test" if pods else None
+    """
+
+
+@pytest.hookspec(firstresult=True)
 def pytest_keptn_run_load(
     ctx: StageContext, url: str, properties: dict[str, object]
 ) -> LoadResult | None:

@@ -486,11 +486,18 @@ class Pipeline:
             if callable(wait_up) and state.deployment is not None:
                 wait_up(None, timeout=float(self.settings.deploy_timeout))
             state.window = (started.isoformat(), datetime.now(UTC).isoformat())
-            return "pass", "no load test configured"
-        state.load = load_to_json(load)
-        state.window = (load.window.start.isoformat(), load.window.end.isoformat())
-        return "pass", (f"{load.requests} requests, {load.failures} failures, "
-                        f"{load.rps:.1f} rps, p95 {load.p95_ms:.0f} ms over {load.window.seconds:.1f}s")
+            summary = "no load test configured"
+        else:
+            state.load = load_to_json(load)
+            state.window = (load.window.start.isoformat(), load.window.end.isoformat())
+            summary = (f"{load.requests} requests, {load.failures} failures, {load.rps:.1f} rps, "
+                       f"p95 {load.p95_ms:.0f} ms over {load.window.seconds:.1f}s")
+        if state.deployment is not None:
+            problem = self.hook.pytest_keptn_check_deployment(
+                ctx=self.context(stage), deployment=deployment_from_json(state.deployment))
+            if problem:
+                return "fail", f"{problem} ({summary})"
+        return "pass", summary
 
     def window(self, state: SequenceState) -> Window:
         from pytest_keptn.gate.timeframe import resolve_window

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -143,6 +144,24 @@ class LocalDeployer:
             ctx.targets.unregister(traffic)
             ctx.say(f"rollback: stopped the canary; {ctx.stage} has no primary")
         return True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_keptn_check_deployment(self, ctx: StageContext, deployment: Deployment) -> str | None:
+        for role in ("canary", "direct"):
+            inst = deployment.details.get(role)
+            if not isinstance(inst, dict) or "pid" not in inst:
+                continue
+            if not procs.alive(int(inst["pid"]), inst.get("start_ticks")):
+                popen = _POPENS.get(int(inst["pid"]))
+                code = popen.poll() if popen is not None else None
+                how = ("" if code is None else f", killed by {signal.Signals(-code).name}"
+                       if code < 0 else f", exit status {code}")
+                return (
+                    f"the {role} {ctx.service}:{inst.get('tag')} (pid {inst['pid']}{how}) "
+                    f"stopped during the test; log {inst.get('log')}: "
+                    f"{procs.log_tail(_path(inst.get('log')))}"
+                )
+        return None
 
     # -- blue/green -------------------------------------------------------------------------
 

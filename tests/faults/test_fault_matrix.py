@@ -350,7 +350,12 @@ def test_canary_crashes_mid_load(project: Project) -> None:
     result = project.run(*RUN, react=react)
     assert canary
     aftermath(project, "canary crashes mid-load", result, rc=1,
-              message="query returned no data")
+              message=f"helloservice:v0.1.1 (pid {canary[-1]}, killed by SIGKILL) stopped "
+                      "during the test")
+    # the test task fails before any evaluation: a crashed build is not scored on the data it
+    # left behind, so no evaluation of it becomes a baseline
+    assert "evaluation started" not in result.out, result.out[-4000:]
+    assert "test FAILED" in result.out
 
 
 def test_locustfile_raises_at_import(project: Project) -> None:
