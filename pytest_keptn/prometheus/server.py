@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -80,6 +81,7 @@ class EmbeddedPrometheus(TargetRegistry):
         self.log_path: Path | None = None
         self.start_to_ready_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
         self._log: object | None = None
         self._targets: dict[str, dict[str, object]] = {}  # job -> {"targets": [...], "labels": {}}
         self._lock = threading.Lock()
@@ -166,6 +168,7 @@ class EmbeddedPrometheus(TargetRegistry):
                 )
             if self._wait_ready(began + timeout):
                 self.start_to_ready_seconds = time.monotonic() - began
+                self._watch()
                 return self
             last_error = _tail(self.log_path)
             rc = self._proc.poll()
@@ -178,6 +181,20 @@ class EmbeddedPrometheus(TargetRegistry):
             f" (log {self.log_path}: {last_error or 'empty'})",
             field="prometheus",
         )
+
+    def _watch(self) -> None:
+        """A watchdog process that stops Prometheus and removes its folder if this process
+        dies without doing so (SIGKILL, OOM kill): atexit and signal handlers do not run then."""
+        assert self._proc is not None and self.folder is not None
+        with contextlib.suppress(OSError):
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(Path(__file__).with_name("_watchdog.py")),
+                 str(os.getpid()), str(self._proc.pid), str(self.folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def _wait_ready(self, deadline: float) -> bool:
         assert self._proc is not None
@@ -193,15 +210,20 @@ class EmbeddedPrometheus(TargetRegistry):
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
+        watchdog, self._watchdog = self._watchdog, None
+        if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(_STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(_STOP_TIMEOUT)
+        if watchdog is not None:  # it exits as soon as Prometheus has
+            try:
+                watchdog.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                watchdog.kill()
+                watchdog.wait(_STOP_TIMEOUT)
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL) and remove the temp folder. Idempotent."""

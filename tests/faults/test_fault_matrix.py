@@ -358,6 +358,31 @@ def test_canary_crashes_mid_load(project: Project) -> None:
     assert "test FAILED" in result.out
 
 
+def test_sigkill_of_pytest_during_load(project: Project) -> None:
+    """No handler runs on SIGKILL: the embedded Prometheus' watchdog stops it and removes its
+    folder; the canary is left to the next run, which reclaims it and delivers normally."""
+    def react(line: str, run: Running) -> None:
+        if "load: 1/" in line and run.once("kill"):
+            run.proc.kill()
+
+    killed = project.run(*RUN, react=react)
+    assert killed.rc == -signal.SIGKILL, killed.out[-3000:]
+    def prometheus_left() -> list[str]:
+        return [f for f in project.leftover_folders() if "keptn-prometheus-" in f]
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (prometheus_pid(project) or prometheus_left()):
+        time.sleep(0.2)
+    assert prometheus_pid(project) is None, "the embedded Prometheus outlived pytest"
+    assert not prometheus_left(), prometheus_left()
+    # what SIGKILL leaves, as any killed program does: its run folder in $TMPDIR
+    for left in project.tmp.glob("keptn-run-*"):
+        shutil.rmtree(left)
+    recovery = project.run(*RUN)
+    aftermath(project, "SIGKILL of pytest during load, then a new run", recovery, rc=0,
+              message="is the primary of hardening")
+
+
 def test_locustfile_raises_at_import(project: Project) -> None:
     result = project.run(*RUN, "--keptn-root=keptn-broken")
     aftermath(project, "locustfile raises at import", result, rc=1,

@@ -298,3 +298,48 @@ def test_identical_queries_are_asked_once(env: Env) -> None:
     assert got["a"].value == got["b"].value == got["c"].value == single["a"].value
     assert got["several"].status is SLIStatus.MULTIPLE
     assert got["several_agg"].status is SLIStatus.VALUE
+
+
+def test_owner_killed_leaves_no_prometheus(tmp_path: Path) -> None:
+    """SIGKILL of the process that started the embedded Prometheus (no atexit, no signal
+    handler runs): its watchdog stops Prometheus and removes the temporary folder."""
+    script = (
+        "import sys, time\n"
+        "from pytest_keptn.prometheus.server import EmbeddedPrometheus\n"
+        "prom = EmbeddedPrometheus(sys.argv[1]).start()\n"
+        "print(prom._proc.pid, prom.folder, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)],
+                             stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    pid_text, folder_text = owner.stdout.readline().split()
+    prom_pid, folder = int(pid_text), Path(folder_text)
+    assert folder.is_dir() and Path(f"/proc/{prom_pid}").exists()
+    owner.kill()
+    owner.wait(5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (Path(f"/proc/{prom_pid}").exists() or folder.exists()):
+        time.sleep(0.1)
+    outlived = Path(f"/proc/{prom_pid}").exists()
+    if outlived:  # do not leave it running for the rest of the suite
+        os.kill(prom_pid, 9)
+    assert not outlived, "Prometheus outlived its owner"
+    assert not folder.exists(), "the temporary folder was left behind"
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                and "_watchdog.py" in _cmdline(p)], "the watchdog is still running"
+
+
+def test_normal_stop_ends_the_watchdog(tmp_path: Path) -> None:
+    prom = EmbeddedPrometheus(tmp_path).start()
+    watchdog = prom._watchdog
+    assert watchdog is not None and watchdog.poll() is None
+    prom.stop()
+    assert watchdog.poll() is not None
+
+
+def _cmdline(proc_dir: Path) -> str:
+    try:
+        return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
