@@ -289,7 +289,7 @@ class Pipeline:
                 if found is None:
                     reasons.append(f"no record that {build} finished {src_stage}.{src_seq}")
                     continue
-                result, last = found, ""
+                result, last = found
                 source = f"{src_stage}.{src_seq} finished with {result} for {build} (history)"
             if trigger.fires(result, last):
                 return True, f"triggered: {source}"
@@ -415,7 +415,7 @@ class Pipeline:
                 self._history().record_sequence(
                     project=self.project, stage=stage, sequence=seq.name,
                     service=self.plans[stage].service, image=self.settings.image,
-                    tag=self.settings.tag, result=state.result,
+                    tag=self.settings.tag, result=state.result, last_task=_last_task(state),
                 )
             except KeptnError as exc:
                 self.say(stage, f"history: {exc}")

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS sequences (
     image TEXT NOT NULL,
     tag TEXT NOT NULL,
     result TEXT NOT NULL,
-    time TEXT NOT NULL
+    time TEXT NOT NULL,
+    last_task TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS sequences_key ON sequences (project, stage, sequence, service, image, tag);
 """
@@ -116,7 +117,7 @@ class History:
         try:
             self._db.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
             self._retry(lambda: self._db.execute("PRAGMA journal_mode = WAL").fetchone())
-            self._transaction(lambda tx: tx.executescript_in_tx(_SCHEMA))
+            self._transaction(_create_or_upgrade)
         except HistoryError:
             self._db.close()
             raise
@@ -271,25 +272,28 @@ class History:
 
     def record_sequence(
         self, *, project: str, stage: str, sequence: str, service: str, image: str, tag: str,
-        result: str,
+        result: str, last_task: str = "",
     ) -> None:  # fmt: skip
-        """Remember how a stage's sequence ended for a build (for later stages and jobs)."""
-        row = (project, stage, sequence, service, image, tag, result, _stamp(datetime.now(UTC)))
+        """Remember how a stage's sequence ended for a build (for later stages and jobs):
+        its result and the task it ended with (for ``<task>.result`` trigger selectors)."""
+        row = (project, stage, sequence, service, image, tag, result, _stamp(datetime.now(UTC)),
+               last_task)
         self._transaction(lambda tx: tx.execute(
-            "INSERT INTO sequences (project, stage, sequence, service, image, tag, result, time)"
-            " VALUES (?,?,?,?,?,?,?,?)", row,
+            "INSERT INTO sequences (project, stage, sequence, service, image, tag, result, time,"
+            " last_task) VALUES (?,?,?,?,?,?,?,?,?)", row,
         ))  # fmt: skip
 
     def sequence_result(
         self, *, project: str, stage: str, sequence: str, service: str, image: str, tag: str
-    ) -> str | None:
-        """The latest recorded result of that sequence for that build, or None."""
+    ) -> tuple[str, str] | None:
+        """The latest recorded (result, last task) of that sequence for that build, or None;
+        the last task is "" for records written before it was kept."""
         rows = self._query(
-            "SELECT result FROM sequences WHERE project=? AND stage=? AND sequence=? AND service=?"
-            " AND image=? AND tag=? ORDER BY time DESC, rowid DESC LIMIT 1",
+            "SELECT result, last_task FROM sequences WHERE project=? AND stage=? AND sequence=?"
+            " AND service=? AND image=? AND tag=? ORDER BY time DESC, rowid DESC LIMIT 1",
             (project, stage, sequence, service, image, tag),
         )
-        return str(rows[0][0]) if rows else None
+        return (str(rows[0][0]), str(rows[0][1] or "")) if rows else None
 
     # -- Keptn events -------------------------------------------------------------------------
 
@@ -403,6 +407,13 @@ class History:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _create_or_upgrade(tx: _Tx) -> None:
+    tx.executescript_in_tx(_SCHEMA)
+    columns = {str(row[1]) for row in tx.rows("PRAGMA table_info(sequences)")}
+    if "last_task" not in columns:  # a history written by an earlier version
+        tx.execute("ALTER TABLE sequences ADD COLUMN last_task TEXT NOT NULL DEFAULT ''")
 
 
 class _Tx:

@@ -96,9 +96,30 @@ def test_sequence_results(tmp_path: Path) -> None:
         }
         assert h.sequence_result(**key) is None
         h.record_sequence(**key, result="fail")
-        h.record_sequence(**key, result="pass")
-        assert h.sequence_result(**key) == "pass"
+        h.record_sequence(**key, result="pass", last_task="release")
+        assert h.sequence_result(**key) == ("pass", "release")
         assert h.sequence_result(**(key | {"tag": "2"})) is None
+
+
+def test_history_of_an_earlier_version_is_upgraded(tmp_path: Path) -> None:
+    """A sequences table without last_task (written before it was kept) gains the column;
+    its rows read with an empty last task, and nothing is lost."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "old.sqlite")
+    db.execute("CREATE TABLE sequences (project TEXT NOT NULL, stage TEXT NOT NULL, sequence TEXT"
+               " NOT NULL, service TEXT NOT NULL, image TEXT NOT NULL, tag TEXT NOT NULL,"
+               " result TEXT NOT NULL, time TEXT NOT NULL)")
+    db.execute("INSERT INTO sequences VALUES ('p','dev','delivery','s','i','1','pass',"
+               "'2026-01-01T00:00:00.000000Z')")
+    db.commit()
+    db.close()
+    key = {"project": "p", "stage": "dev", "sequence": "delivery", "service": "s", "image": "i"}
+    with History(tmp_path / "old.sqlite") as h:
+        assert h.sequence_result(**key, tag="1") == ("pass", "")
+        h.record_sequence(**key, tag="2", result="fail", last_task="evaluation")
+        assert h.sequence_result(**key, tag="2") == ("fail", "evaluation")
+        assert h.integrity_check() == "ok"
 
 
 def test_export_import_round_trip(tmp_path: Path) -> None:

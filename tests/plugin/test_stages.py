@@ -160,6 +160,40 @@ def test_production_refused_for_a_build_that_failed_hardening(project: Project) 
     assert [c["stage"] for c in project.calls("release")] == ["hardening", "production"]
 
 
+def test_task_selector_read_from_history_in_a_separate_job(project: Project) -> None:
+    """``match: {release.result: pass}`` from a separate CI job: the history keeps the task a
+    sequence ended with, so the selector can be decided without the earlier session."""
+    project.write("keptn/shipyard.yaml", """\
+        apiVersion: spec.keptn.sh/0.2.0
+        kind: Shipyard
+        metadata: {name: demo}
+        spec:
+          stages:
+            - name: hardening
+              sequences:
+                - name: delivery
+                  tasks: [{name: deployment}, {name: test}, {name: evaluation}, {name: release}]
+            - name: production
+              sequences:
+                - name: delivery
+                  triggeredOn:
+                    - event: hardening.delivery.finished
+                      selector:
+                        match: {release.result: pass}
+                  tasks: [{name: deployment}, {name: release}]
+    """)
+    assert project.run("--keptn-stage=hardening", "--keptn-tag=v1").ret == 0
+    allowed = project.run("--keptn-stage=production", "--keptn-tag=v1")
+    assert allowed.ret == 0, allowed.stdout.str()
+    assert "triggered: hardening.delivery finished with pass for example/svc:v1 (history)" \
+        in allowed.stdout.str()
+    assert project.run("--keptn-stage=hardening", "--keptn-tag=v2").ret == 1
+    refused = project.run("--keptn-stage=production", "--keptn-tag=v2")
+    assert refused.ret == 1
+    assert "needs release.result=pass" in refused.stdout.str()
+    assert [c["stage"] for c in project.calls("release")] == ["hardening", "production"]
+
+
 def test_rollback_sequence_triggered_on_failure(project: Project) -> None:
     project.write("keptn/shipyard.yaml", """\
         apiVersion: spec.keptn.sh/0.2.0
