@@ -321,8 +321,13 @@ class KeptnSession:
     def register_builtins(self) -> None:
         pm = self.config.pluginmanager
         if self.settings.deployer == "local":
+            from pytest_keptn.deploy import procs
             from pytest_keptn.deploy.local import LocalDeployer
 
+            if self.is_worker:
+                procs.hand_over(str(self.rundir))
+            else:
+                procs.set_run(str(self.rundir))
             pm.register(LocalDeployer(), "keptn-deployer-local")
         elif self.settings.deployer == "helm":
             from pytest_keptn.deploy.helm import HelmDeployer
@@ -372,6 +377,13 @@ class KeptnSession:
 
     def _embedded(self, *, quiet: bool = False) -> Any:
         with self._prometheus_lock:
+            workerinput = getattr(self.config, "workerinput", {})
+            if self._prometheus is None and workerinput.get("keptn_prometheus_url"):
+                # an xdist worker: the controller's Prometheus scrapes every worker's targets
+                from pytest_keptn.prometheus.server import EmbeddedPrometheus
+
+                self._prometheus = EmbeddedPrometheus.attach(
+                    workerinput["keptn_prometheus_url"], workerinput["keptn_prometheus_sd"])
             if (
                 self._prometheus is None
                 and self.settings.prometheus_url is None
@@ -397,9 +409,8 @@ class KeptnSession:
         """Start the embedded Prometheus in the background while pytest collects: it picks up
         new scrape targets only on a 5 s tick counted from its own start, so the earlier it
         starts, the shorter the deployment waits for the canary's first scrape."""
-        if (self.config.option.collectonly or self.is_worker or self.pipeline.evaluation_only
-                or self._is_xdist_controller()):
-            return  # under xdist the worker that runs a stage starts its own
+        if self.config.option.collectonly or self.is_worker or self.pipeline.evaluation_only:
+            return  # under xdist the controller starts it and hands it to the workers
 
         def start() -> None:
             try:
@@ -436,9 +447,13 @@ class KeptnSession:
 
     def close(self) -> None:
         try:
-            from pytest_keptn.deploy.local import cleanup_session
+            from pytest_keptn.deploy.local import cleanup_run, cleanup_session
 
             cleanup_session()
+            if self._is_xdist_controller() and self.settings.deployer == "local":
+                for line in cleanup_run(self.settings.state_path(self.root), str(self.rundir),
+                                        keep_primaries=self.settings.keep_primaries):
+                    self.say(f"cleanup: {line}")
         except Exception as exc:
             self.say(f"cleanup: {exc}")
         with self._prometheus_lock:  # waits for a start still under way in the background
@@ -861,3 +876,12 @@ class _XdistController:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["keptn_rundir"] = str(self.keptn.rundir)
+        # One embedded Prometheus for the run, so that the worker that deploys a canary and
+        # the worker that evaluates it see the same scrape targets.
+        try:
+            prometheus = self.keptn._embedded(quiet=True)
+        except Exception:
+            prometheus = None  # each worker then starts its own and reports what goes wrong
+        if prometheus is not None:
+            node.workerinput["keptn_prometheus_url"] = prometheus.url
+            node.workerinput["keptn_prometheus_sd"] = str(prometheus.sd_dir)

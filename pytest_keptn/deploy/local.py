@@ -263,6 +263,34 @@ def stop_all(workdir: Path) -> list[str]:
     return lines
 
 
+def cleanup_run(workdir: Path, run_id: str, *, keep_primaries: bool) -> list[str]:
+    """At the end of an xdist run, on the controller: stop what the workers handed over, i.e.
+    the instances of run ``run_id`` the deploy state still records, as a worker's own session
+    end would have (canaries always, primaries unless ``keep_primaries``)."""
+    if not run_id or not st.state_path(workdir).exists():
+        return []
+    victims: list[dict[str, Any]] = []
+    with st.locked(workdir) as data:
+        for name in list(data["services"]):
+            entry = data["services"][name]
+            for role in list(entry):
+                inst = entry[role]
+                if not isinstance(inst, dict) or inst.get("run") != run_id:
+                    continue
+                if role == "canary" or not keep_primaries:
+                    victims.append(dict(inst, role=role, service=name))
+                    del entry[role]
+            if not entry:
+                del data["services"][name]
+    lines = []
+    for inst in victims:
+        pid = int(inst["pid"])
+        procs.stop_pid(pid, start_ticks=inst.get("start_ticks"))
+        procs.forget(pid)
+        lines.append(f"stopped {inst['service']} {inst['role']} {inst.get('tag', '')} (pid {pid})")
+    return lines
+
+
 def cleanup_session() -> list[int]:
     """Stop every process this session started, except primaries kept by ``keep_primaries``."""
     stopped = procs.cleanup_session()
@@ -378,7 +406,8 @@ def _start(ctx: StageContext, role: str, image: str, tag: str) -> dict[str, Any]
         except OSError as exc:
             raise DeployError(f"cannot start {what}: {argv[0]}: {exc.strerror or exc}") from None
     _POPENS[popen.pid] = popen
-    procs.track(procs.Started(popen.pid, role, on_stop=lambda pid: st.drop_pid(ctx.workdir, pid)))
+    procs.track(procs.Started(popen.pid, role, on_stop=lambda pid: st.drop_pid(ctx.workdir, pid),
+                              handed_over=lambda pid: st.recorded(ctx.workdir, pid)))
     url = f"http://127.0.0.1:{port}"
     health = url + "/" + str(ctx.settings.health_path or "/").lstrip("/")
     why = procs.wait_ready(health, lambda: popen.poll() is None, float(ctx.settings.deploy_timeout))
@@ -396,6 +425,7 @@ def _start(ctx: StageContext, role: str, image: str, tag: str) -> dict[str, Any]
         )
     return {
         "pid": popen.pid,
+        "run": procs.RUN_ID,
         "start_ticks": procs.process_start_ticks(popen.pid),
         "port": port,
         "url": url,

@@ -30,11 +30,29 @@ class Started:
     role: str  # "canary" | "primary" | "direct" | "load"
     keep: bool = False  # survive the session (a primary with keep_primaries)
     on_stop: Callable[[int], None] | None = None  # e.g. drop it from the state file
+    # whether another process of the run took it over (see ``hand_over``)
+    handed_over: Callable[[int], bool] | None = None
 
 
 _LOCK = threading.RLock()
 _SESSION: dict[int, Started] = {}
 _ATEXIT_REGISTERED = False
+# Under pytest-xdist a worker that deployed a canary may finish before the worker that
+# evaluates and releases it: a worker's cleanup leaves what the deploy state still records to
+# the controller, which stops it at the end of the run (``deploy.local.cleanup_run``).
+_HAND_OVER = False
+RUN_ID = ""  # the run a process belongs to (the run folder, the same on all xdist workers)
+
+
+def hand_over(run_id: str) -> None:
+    """Make this process an xdist worker of run ``run_id`` (see ``_HAND_OVER``)."""
+    global _HAND_OVER, RUN_ID
+    _HAND_OVER, RUN_ID = True, run_id
+
+
+def set_run(run_id: str) -> None:
+    global RUN_ID
+    RUN_ID = run_id
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -188,6 +206,14 @@ def cleanup_session() -> list[int]:
         victims = [s for s in _SESSION.values() if not s.keep]
     stopped: list[int] = []
     for started in victims:
+        if _HAND_OVER and started.handed_over is not None:
+            try:
+                taken = started.handed_over(started.pid)
+            except Exception:
+                taken = False
+            if taken:
+                forget(started.pid)
+                continue
         if stop_pid(started.pid, timeout=3.0):
             stopped.append(started.pid)
         forget(started.pid)

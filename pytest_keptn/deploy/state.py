@@ -114,3 +114,12 @@ def drop_pid(workdir: Path, pid: int) -> None:
                     del entry[role]
             if not entry:
                 del data["services"][name]
+
+
+def recorded(workdir: Path, pid: int) -> bool:
+    """Whether an instance with ``pid`` is recorded (someone may still need it)."""
+    data = read(workdir)
+    return any(
+        isinstance(inst, dict) and inst.get("pid") == pid
+        for entry in data["services"].values() for inst in entry.values()
+    )

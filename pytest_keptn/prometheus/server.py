@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -82,9 +83,24 @@ class EmbeddedPrometheus(TargetRegistry):
         self.start_to_ready_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._watchdog: subprocess.Popen[bytes] | None = None
+        self._attached = False
         self._log: object | None = None
         self._targets: dict[str, dict[str, object]] = {}  # job -> {"targets": [...], "labels": {}}
         self._lock = threading.Lock()
+
+    @classmethod
+    def attach(cls, url: str, sd_dir: str | Path) -> EmbeddedPrometheus:
+        """The embedded Prometheus another process of this run started (the pytest-xdist
+        controller, for its workers): ``register`` writes into its file_sd folder, so every
+        worker's targets are scraped by the one Prometheus; ``stop`` leaves it to its owner."""
+        port = urlsplit(url).port
+        if port is None:
+            raise ProviderError(f"bad embedded Prometheus URL {url!r}", field="prometheus")
+        prom = cls()
+        prom.port = port
+        prom.folder = Path(sd_dir).parent
+        prom._attached = True
+        return prom
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -103,6 +119,8 @@ class EmbeddedPrometheus(TargetRegistry):
 
     @property
     def running(self) -> bool:
+        if self._attached:
+            return self.folder is not None
         return self._proc is not None and self._proc.poll() is None
 
     @property
@@ -226,7 +244,11 @@ class EmbeddedPrometheus(TargetRegistry):
                 watchdog.wait(_STOP_TIMEOUT)
 
     def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL) and remove the temp folder. Idempotent."""
+        """Stop the process (SIGTERM, then SIGKILL) and remove the temp folder. Idempotent.
+        An attached instance (:meth:`attach`) only lets go: its owner stops it."""
+        if self._attached:
+            self.folder = None
+            return
         self._terminate()
         folder, self.folder = self.folder, None
         if folder is not None:
@@ -251,6 +273,7 @@ class EmbeddedPrometheus(TargetRegistry):
         if not job or "\n" in job:
             raise ProviderError(f"bad job name {job!r}", field="prometheus")
         with self._lock:
+            self._sync()
             entry = self._targets.setdefault(job, {"targets": [], "labels": {}})
             targets = entry["targets"]
             assert isinstance(targets, list)
@@ -265,6 +288,7 @@ class EmbeddedPrometheus(TargetRegistry):
     def unregister(self, job: str) -> None:
         """Stop scraping every target of ``job``."""
         with self._lock:
+            self._sync()
             self._targets.pop(job, None)
             if self.folder is not None:
                 with contextlib.suppress(FileNotFoundError):
@@ -272,7 +296,22 @@ class EmbeddedPrometheus(TargetRegistry):
 
     @property
     def jobs(self) -> list[str]:
-        return sorted(self._targets)
+        with self._lock:
+            self._sync()
+            return sorted(self._targets)
+
+    def _sync(self) -> None:
+        """Attached (:meth:`attach`): the targets are what the shared file_sd folder says,
+        whichever process of the run registered them."""
+        if not self._attached or self.folder is None:
+            return
+        found: dict[str, dict[str, object]] = {}
+        for path in sorted(self.sd_dir.glob("*.json")):
+            with contextlib.suppress(OSError, ValueError, TypeError, KeyError, IndexError):
+                entry = json.loads(path.read_text())[0]
+                found[str(entry["labels"]["job"])] = {
+                    "targets": list(entry["targets"]), "labels": dict(entry["labels"])}
+        self._targets = found
 
     def _write_job(self, job: str) -> None:
         path = self.sd_dir / _job_file(job)
@@ -282,7 +321,7 @@ class EmbeddedPrometheus(TargetRegistry):
 
     def wait_targets_up(self, jobs: Sequence[str] | None = None, timeout: float = 15.0) -> None:
         """Wait until every target of ``jobs`` (default: all registered) is scraped with health up."""
-        wanted = sorted(set(jobs if jobs is not None else self._targets))
+        wanted = sorted(set(jobs if jobs is not None else self.jobs))
         if not wanted:
             return
         deadline = time.monotonic() + timeout

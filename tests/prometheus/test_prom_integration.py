@@ -327,7 +327,8 @@ def test_owner_killed_leaves_no_prometheus(tmp_path: Path) -> None:
     assert not outlived, "Prometheus outlived its owner"
     assert not folder.exists(), "the temporary folder was left behind"
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit()
-                and "_watchdog.py" in _cmdline(p)], "the watchdog is still running"
+                and "_watchdog.py" in _cmdline(p) and f" {prom_pid} " in _cmdline(p)], \
+        "the watchdog is still running"
 
 
 def test_normal_stop_ends_the_watchdog(tmp_path: Path) -> None:

@@ -179,7 +179,7 @@ def _sub_queries(sent: list[str]) -> list[str]:
     """The indicators' own queries, also out of the client's batched queries."""
     out: list[str] = []
     for query in sent:
-        parts = _BATCHED.findall(query) if query.startswith("label_replace((") else []
+        parts = _BATCHED.findall(query) if '"keptn_sli_index"' in query else []
         out += parts or [query]
     return out
 
