@@ -218,6 +218,8 @@ class KeptnSession:
         self._states: list[SequenceState] | None = None
         self._reports: list[Any] | None = None
         self._own_rundir = False
+        # stage -> (evaluation, its rows by SLI, occurrence of each objective's SLI), rows_of
+        self._rows: dict[str, tuple[dict[str, Any], dict[str, list[dict[str, Any]]], list[int]]] = {}
         workerinput = getattr(config, "workerinput", None)
         if workerinput is not None and "keptn_rundir" in workerinput:
             self.rundir = Path(workerinput["keptn_rundir"])
@@ -588,17 +590,28 @@ class KeptnSession:
             terminalreporter.write_line(line)
 
     def states(self) -> list[SequenceState]:
-        from pytest_keptn.sequence import SequenceState
+        return [self.pipeline.load_state(stage, seq.name)
+                for stage in self.selected for seq in self.plans[stage].stage.sequences]
 
-        out = []
-        for stage in self.selected:
-            for seq in self.plans[stage].stage.sequences:
-                path = self.rundir / f"{stage}.{seq.name}.json"
-                if path.is_file():
-                    out.append(SequenceState.from_json(json.loads(path.read_text())))
-                else:
-                    out.append(SequenceState(stage=stage, sequence=seq.name))
-        return out
+    def rows_of(self, stage: str, evaluation: dict[str, Any]
+                ) -> tuple[dict[str, list[dict[str, Any]]], list[int]]:
+        """The evaluation's result rows by SLI, and for each objective of the stage how many
+        earlier objectives share its SLI; built once per evaluation, not once per item."""
+        cached = self._rows.get(stage)
+        if cached is not None and cached[0] is evaluation:
+            return cached[1], cached[2]
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for row in evaluation["data"]["evaluation"].get("indicatorResults") or []:
+            rows.setdefault(str(row.get("value", {}).get("metric")), []).append(row)
+        plan = self.plans[stage]
+        assert plan.slo is not None
+        seen: dict[str, int] = {}
+        occurrences = []
+        for objective in plan.slo.objectives:
+            occurrences.append(seen.get(objective.sli, 0))
+            seen[objective.sli] = occurrences[-1] + 1
+        self._rows[stage] = (evaluation, rows, occurrences)
+        return rows, occurrences
 
     def write_summaries(self, reports: list[Any]) -> None:
         from pytest_keptn.report.markdown import write_markdown_summary
@@ -765,12 +778,11 @@ def _objective_check(stage: str, index: int, objective: Objective) -> Any:
 
 def _find_row(evaluation: dict[str, Any], sli: str, index: int, keptn: KeptnSession,
               stage: str) -> dict[str, Any] | None:
-    plan = keptn.plans[stage]
-    assert plan.slo is not None
-    occurrence = sum(1 for o in plan.slo.objectives[:index] if o.sli == sli)
-    rows = [r for r in evaluation["data"]["evaluation"].get("indicatorResults") or []
-            if r.get("value", {}).get("metric") == sli]
-    return rows[occurrence] if occurrence < len(rows) else None
+    """The result row of the stage's ``index``-th objective (an SLI may appear twice)."""
+    rows, occurrences = keptn.rows_of(stage, evaluation)
+    mine = rows.get(sli, [])
+    occurrence = occurrences[index]
+    return mine[occurrence] if occurrence < len(mine) else None
 
 
 def _sequence_check(stage: str, sequence: str) -> Any:

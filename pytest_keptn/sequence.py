@@ -188,6 +188,8 @@ class Pipeline:
         self._user_test_failures = user_test_failures
         self._contexts: dict[str, StageContext] = {}
         self._advancing: list[str] = []  # sequences being advanced by this process, in order
+        # state file -> ((inode, mtime, size), the state it holds), see load_state
+        self._parsed: dict[Path, tuple[tuple[int, int, int], SequenceState]] = {}
 
     # ----------------------------------------------------------------- helpers
 
@@ -241,16 +243,29 @@ class Pipeline:
         return self.rundir / f"{stage}.{sequence}.json"
 
     def load_state(self, stage: str, sequence: str) -> SequenceState:
+        """The sequence's state as its file says. Every objective item of a stage asks, and the
+        file holds the whole evaluation: it is parsed again only when it changed (a new file
+        from ``_save``, here or in another xdist worker), not once per item."""
         path = self._state_file(stage, sequence)
-        if path.is_file():
-            return SequenceState.from_json(json.loads(path.read_text()))
-        return SequenceState(stage=stage, sequence=sequence)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return SequenceState(stage=stage, sequence=sequence)
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        cached = self._parsed.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        state = SequenceState.from_json(json.loads(path.read_text()))
+        self._parsed[path] = (key, state)
+        return state
 
     def _save(self, state: SequenceState) -> None:
         path = self._state_file(state.stage, state.sequence)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state.to_json(), default=str))
         tmp.replace(path)
+        stat = path.stat()
+        self._parsed[path] = ((stat.st_ino, stat.st_mtime_ns, stat.st_size), state)
 
     # -------------------------------------------------------------- triggering
 
