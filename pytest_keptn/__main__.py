@@ -1,4 +1,5 @@
-"""``python -m pytest_keptn stop|status``: manage what the local deployer left running."""
+"""``python -m pytest_keptn stop|status|history``: what the local deployer left running, and the
+evaluation history (list, invalidate, export, import)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,26 @@ def main(argv: list[str] | None = None) -> int:
         "--url", nargs=2, metavar=("STAGE", "SERVICE"),
         help="print only the primary's URL of STAGE/SERVICE (exit 1 when none runs)",
     )
+    history = sub.add_parser("history", help="the evaluation history: list, invalidate, "
+                             "export, import")
+    history.add_argument("--history", help="the history file (default: <state-dir>/history.sqlite)")
+    history.add_argument("--state-dir", default=".keptn", help="the --keptn-state-dir of the runs")
+    actions = history.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="evaluations, newest first (ids for --keptn-baseline)")
+    listing.add_argument("--project")
+    listing.add_argument("--stage")
+    listing.add_argument("--service")
+    listing.add_argument("--limit", type=int, default=20)
+    invalidate = actions.add_parser(
+        "invalidate", help="exclude an evaluation from every later comparison")
+    invalidate.add_argument("id")
+    invalidate.add_argument("--reason", default="invalidated by hand")
+    for name, text in (("export", "write every evaluation as Keptn events (JSON lines)"),
+                       ("import", "read Keptn evaluation.finished events (JSON lines)")):
+        actions.add_parser(name, help=text).add_argument("file")
     args = parser.parse_args(argv)
+    if args.command == "history":
+        return _history(args)
     from pytest_keptn.deploy import local
     from pytest_keptn.deploy import state as st
     from pytest_keptn.errors import KeptnError
@@ -45,6 +65,39 @@ def main(argv: list[str] | None = None) -> int:
                     alive = "serving" if role != "primary" or live else "gone"
                     print(f"{name:30} {role:8} {inst.get('image', '')}:{inst.get('tag', '')} "
                           f"{inst.get('url', '')} pid {inst['pid']} ({alive})")
+        return 0
+    except KeptnError as exc:
+        print(f"pytest-keptn: {exc}", file=sys.stderr)
+        return 2
+
+
+def _history(args: argparse.Namespace) -> int:
+    from pytest_keptn.errors import KeptnError
+    from pytest_keptn.gate.history import History
+
+    path = Path(args.history) if args.history else Path(args.state_dir) / "history.sqlite"
+    if args.action != "import" and not path.is_file():
+        print(f"pytest-keptn: no history at {path} (give --history or --state-dir)",
+              file=sys.stderr)
+        return 2
+    try:
+        with History(path) as store:
+            if args.action == "list":
+                rows = store.evaluations(args.project, args.stage, args.service, args.limit)
+                for row in rows:
+                    note = f"  invalidated: {row.invalidated}" if row.invalidated else ""
+                    print(f"{row.time:%Y-%m-%d %H:%M:%S}  {row.id}  {row.project}/{row.stage}/"
+                          f"{row.service}  {row.image}:{row.tag}  {row.result} "
+                          f"{row.score:.1f}%{note}")
+                if not rows:
+                    print("no evaluations", file=sys.stderr)
+            elif args.action == "invalidate":
+                store.invalidate(args.id, args.reason)
+                print(f"invalidated {args.id}: {args.reason}")
+            elif args.action == "export":
+                print(f"exported {store.export_events(args.file)} evaluation(s) to {args.file}")
+            else:
+                print(f"imported {store.import_events(args.file)} evaluation(s) from {args.file}")
         return 0
     except KeptnError as exc:
         print(f"pytest-keptn: {exc}", file=sys.stderr)

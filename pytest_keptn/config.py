@@ -41,6 +41,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("history", "evaluation history file (SQLite; default: <root>/.keptn/history.sqlite)"),
     Option("history-lock-timeout", "seconds to wait for a history file another writer holds locked",
            kind="float", default=60.0),
+    Option("baseline", "pin relative criteria to these earlier evaluations (ids, comma-separated, "
+           "from 'python -m pytest_keptn history list'), instead of the slo.yaml comparison"),
     Option("events", "folder for Keptn evaluation.finished events (one JSON file each)"),
     Option("state-dir", "deployer state and logs (default: <root>/.keptn)"),
     Option("timeframe", "evaluate the last TIMEFRAME (Go duration, e.g. 5m) of a running service"),
@@ -90,6 +92,7 @@ class Settings:
     freshness_timeout: float = 15.0
     history: str | None = None
     history_lock_timeout: float = 60.0
+    baseline: str | None = None
     events: str | None = None
     state_dir: str | None = None
     timeframe: str | None = None
@@ -114,6 +117,10 @@ class Settings:
     @property
     def enabled(self) -> bool:
         return bool(self.stage)
+
+    @property
+    def baseline_ids(self) -> tuple[str, ...]:
+        return tuple(i.strip() for i in (self.baseline or "").split(",") if i.strip())
 
     def state_path(self, root: Path) -> Path:
         return Path(self.state_dir) if self.state_dir else root / ".keptn"

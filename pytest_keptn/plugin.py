@@ -220,6 +220,12 @@ class KeptnSession:
         self._own_rundir = False
         # stage -> (evaluation, its rows by SLI, occurrence of each objective's SLI), rows_of
         self._rows: dict[str, tuple[dict[str, Any], dict[str, list[dict[str, Any]]], list[int]]] = {}
+        # --keptn-baseline: the pinned comparison basis by stage, checked before anything runs
+        self.pinned: dict[str, list[Any]] = {}
+        if settings.baseline_ids:
+            self.pinned = self.history().pinned(
+                settings.baseline_ids, project=self.project,
+                services={st: p.service for st, p in self.plans.items() if p.slo is not None})
         workerinput = getattr(config, "workerinput", None)
         if workerinput is not None and "keptn_rundir" in workerinput:
             self.rundir = Path(workerinput["keptn_rundir"])
@@ -318,6 +324,7 @@ class KeptnSession:
             targets=self.targets,
             prometheus_url=self.prometheus_url,
             user_test_failures=lambda stage: list(self._user_failures.get(stage, [])),
+            pinned=self.pinned,
         )
 
     def register_builtins(self) -> None:
@@ -661,9 +668,11 @@ def basis_text(evaluation: dict[str, Any], metric: str) -> str:
     if not ids:
         return "no earlier evaluation to compare with"
     shown = ", ".join(f"{v:g}" for v in values) or "none"
+    how = str(basis.get("compare_with"))
+    if not how.startswith("pinned"):
+        how += f", include {basis.get('include_result_with_score')}"
     return (f"{basis.get('aggregate_function')} of {len(values)} value(s) [{shown}] from "
-            f"{len(ids)} earlier evaluation(s) ({basis.get('compare_with')}, "
-            f"include {basis.get('include_result_with_score')})")
+            f"{len(ids)} earlier evaluation(s) ({how})")
 
 
 STATUS_KEY = pytest.StashKey[str]()

@@ -171,6 +171,7 @@ class Pipeline:
         targets: Callable[[], Any],
         prometheus_url: Callable[[], str | None],
         user_test_failures: Callable[[str], list[str]],
+        pinned: Mapping[str, list[Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.shipyard = shipyard
@@ -186,6 +187,7 @@ class Pipeline:
         self._targets = targets
         self._prometheus_url = prometheus_url
         self._user_test_failures = user_test_failures
+        self.pinned = dict(pinned or {})  # stage -> pinned comparison basis (--keptn-baseline)
         self._contexts: dict[str, StageContext] = {}
         self._advancing: list[str] = []  # sequences being advanced by this process, in order
         # state file -> ((inode, mtime, size), the state it holds), see load_state
@@ -565,7 +567,8 @@ class Pipeline:
         history: History | None = None
         try:
             history = self._history()
-            previous = history.previous(plan.slo, project=self.project, stage=stage, service=plan.service)
+            previous = self.pinned.get(stage) or history.previous(
+                plan.slo, project=self.project, stage=stage, service=plan.service)
         except HistoryError as exc:
             history_error = exc
         evaluation = evaluate(plan.slo, list(results.values()), previous, compat=self.settings.compat)
@@ -597,7 +600,8 @@ class Pipeline:
             "sli_status": {m: str(r.status) for m, r in results.items()},
             "warnings": {m: list(r.warnings) for m, r in results.items() if r.warnings},
             "basis": {
-                "compare_with": comparison.compare_with,
+                "compare_with": "pinned (--keptn-baseline)" if stage in self.pinned
+                else comparison.compare_with,
                 "include_result_with_score": comparison.include_result_with_score,
                 "number_of_comparison_results": comparison.n,
                 "aggregate_function": comparison.aggregate_function,

@@ -10,14 +10,14 @@ import json
 import sqlite3
 import time as _time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from pytest_keptn.errors import HistoryError
+from pytest_keptn.errors import ConfigError, HistoryError
 from pytest_keptn.gate.events import EVALUATION_FINISHED, evaluation_finished_event
 from pytest_keptn.gate.scoring import Evaluation
 from pytest_keptn.model import Window
@@ -212,6 +212,34 @@ class History:
             Evaluation.from_keptn(json.loads(data), id=str(eid))
             for eid, data in self._query(sql, tuple(params))
         ]
+
+    def pinned(
+        self, ids: Sequence[str], *, project: str, services: Mapping[str, str]
+    ) -> dict[str, list[Evaluation]]:
+        """A pinned comparison basis: the evaluations ``ids`` grouped by stage, in the order
+        given. ``services`` maps the run's stages to their service; an id that is unknown,
+        invalidated, or of another project, stage or service is a ConfigError naming it."""
+        out: dict[str, list[Evaluation]] = {}
+        for eid in ids:
+            rows = self._query(
+                "SELECT project, stage, service, invalidated, data FROM evaluations WHERE id=?",
+                (eid,),
+            )
+            where = "--keptn-baseline"
+            if not rows:
+                raise ConfigError(f"no evaluation with id {eid!r} in the history",
+                                  file=self._file, field=where)
+            project_, stage, service, invalidated, data = rows[0]
+            if invalidated is not None:
+                raise ConfigError(f"evaluation {eid!r} is invalidated ({invalidated})",
+                                  file=self._file, field=where)
+            if project_ != project or services.get(stage) != service:
+                runs = ", ".join(f"{st}/{sv}" for st, sv in services.items())
+                raise ConfigError(
+                    f"evaluation {eid!r} is of {project_}: {stage}/{service}, not of a stage "
+                    f"this run evaluates ({project}: {runs})", file=self._file, field=where)
+            out.setdefault(stage, []).append(Evaluation.from_keptn(json.loads(data), id=eid))
+        return out
 
     def invalidate(self, event_id: str, reason: str) -> None:
         """Exclude an evaluation from every later comparison."""

@@ -51,11 +51,13 @@ def explain_objective(
     values = evaluation.get("compared_values", {}).get(objective.sli, [])
     ids = basis.get("compared_events", [])
     if ids:
+        how = str(basis.get("compare_with"))
+        if not how.startswith("pinned"):
+            how += f", include_result_with_score={basis.get('include_result_with_score')}"
         lines.append(
             f"  compared: {basis.get('aggregate_function')} of {len(values)} value(s) "
             f"{[float(v) for v in values]} from {len(ids)} earlier evaluation(s) "
-            f"({basis.get('compare_with')}, include_result_with_score="
-            f"{basis.get('include_result_with_score')}): {', '.join(ids)}"
+            f"({how}): {', '.join(ids)}"
         )
     else:
         lines.append("  compared: no earlier evaluation (relative criteria are satisfied)")

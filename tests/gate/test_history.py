@@ -232,3 +232,37 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         assert len(h.evaluations()) == 1000
         assert len(h.evaluations(service="a")) == 500
         assert h.integrity_check() == "ok"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest_keptn", *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_history_command_lists_invalidates_exports_imports(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite"
+    with History(db) as h:
+        a = _record(h, 10, 1)
+        b = _record(h, 150, 2)  # a warning
+        _record(h, 10, 3, stage="production")
+    listed = _cli("history", "--history", str(db), "list", "--stage", "hardening")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert [line.split()[2] for line in lines] == [b, a]  # newest first, ids to pin
+    assert "p/hardening/svc" in lines[0] and "warning" in lines[0]
+    done = _cli("history", "--history", str(db), "invalidate", a, "--reason", "flaky load")
+    assert done.returncode == 0 and f"invalidated {a}: flaky load" in done.stdout
+    assert "invalidated: flaky load" in _cli("history", "--history", str(db), "list").stdout
+    with History(db) as h:
+        assert [e.id for e in h.previous(load_slo(SLO), **WHERE)] == []  # b warned, a invalid
+    unknown = _cli("history", "--history", str(db), "invalidate", "nope")
+    assert unknown.returncode == 2
+    assert unknown.stderr.count("\n") == 1 and "no evaluation with id 'nope'" in unknown.stderr
+    exported = _cli("history", "--history", str(db), "export", str(tmp_path / "e.jsonl"))
+    assert exported.returncode == 0 and "exported 3 evaluation(s)" in exported.stdout
+    imported = _cli("history", "--history", str(tmp_path / "new.sqlite"), "import",
+                    str(tmp_path / "e.jsonl"))
+    assert imported.returncode == 0 and "imported 3 evaluation(s)" in imported.stdout
+    missing = _cli("history", "--history", str(tmp_path / "none.sqlite"), "list")
+    assert missing.returncode == 2 and "no history at" in missing.stderr
+    assert not (tmp_path / "none.sqlite").exists()

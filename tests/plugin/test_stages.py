@@ -257,6 +257,36 @@ def test_relative_criterion_compares_with_history(project: Project) -> None:
     assert "from 1 earlier evaluation(s) (single_result, include_result_with_score=pass)" in result.stdout.str()
 
 
+def test_pinned_baseline_replaces_the_comparison(project: Project) -> None:
+    """--keptn-baseline pins relative criteria to a chosen evaluation instead of the last pass."""
+    values = json.loads((project.path / "values.json").read_text())
+    values["v5"] = dict(values["v1"], throughput=1000)
+    values["v6"] = dict(values["v1"], throughput=150)  # -85 % of v5, +50 % of v1
+    (project.path / "values.json").write_text(json.dumps(values))
+    assert project.run("--keptn-stage=hardening", "--keptn-tag=v1").ret == 0
+    (first,) = project.events()
+    pinned = str(first["id"])
+    assert project.run("--keptn-stage=hardening", "--keptn-tag=v5").ret == 0
+    last = project.run("--keptn-stage=hardening", "--keptn-tag=v6")
+    assert ">=-80% (target 200, violated)" in last.stdout.str()
+    assert "hardening: warning, score 66.7%" in last.stdout.str()
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v6", f"--keptn-baseline={pinned}")
+    out = result.stdout.str()
+    assert result.ret == 0, out
+    assert "throughput     150    >=-80% (target 20)  -                pass" in out, out
+    newest = max(project.events(), key=lambda e: str(e["time"]))
+    assert newest["data"]["evaluation"]["comparedEvents"] == [pinned]
+
+
+def test_pinned_baseline_must_exist(project: Project) -> None:
+    assert project.run("--keptn-stage=hardening", "--keptn-tag=v1").ret == 0
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1", "--keptn-baseline=nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "no evaluation with id 'nope' in the history" in err and "--keptn-baseline" in err, err
+    assert "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_xdist_runs_each_stage_once(project: Project) -> None:
     project.write("test_more.py", "".join(f"def test_{i}():\n    pass\n" for i in range(6)))
