@@ -667,12 +667,11 @@ def basis_text(evaluation: dict[str, Any], metric: str) -> str:
     ids = basis.get("compared_events", [])
     if not ids:
         return "no earlier evaluation to compare with"
+    from pytest_keptn.report.terminal import basis_selection
+
     shown = ", ".join(f"{v:g}" for v in values) or "none"
-    how = str(basis.get("compare_with"))
-    if not how.startswith("pinned"):
-        how += f", include {basis.get('include_result_with_score')}"
     return (f"{basis.get('aggregate_function')} of {len(values)} value(s) [{shown}] from "
-            f"{len(ids)} earlier evaluation(s) ({how})")
+            f"{len(ids)} earlier evaluation(s) ({basis_selection(basis)})")
 
 
 STATUS_KEY = pytest.StashKey[str]()

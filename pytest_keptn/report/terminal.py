@@ -51,13 +51,10 @@ def explain_objective(
     values = evaluation.get("compared_values", {}).get(objective.sli, [])
     ids = basis.get("compared_events", [])
     if ids:
-        how = str(basis.get("compare_with"))
-        if not how.startswith("pinned"):
-            how += f", include_result_with_score={basis.get('include_result_with_score')}"
         lines.append(
             f"  compared: {basis.get('aggregate_function')} of {len(values)} value(s) "
             f"{[float(v) for v in values]} from {len(ids)} earlier evaluation(s) "
-            f"({how}): {', '.join(ids)}"
+            f"({basis_selection(basis)}): {', '.join(ids)}"
         )
     else:
         lines.append("  compared: no earlier evaluation (relative criteria are satisfied)")
@@ -67,6 +64,14 @@ def explain_objective(
     for warning in evaluation.get("warnings", {}).get(objective.sli, []):
         lines.append(f"  prometheus warning: {warning}")
     return "\n".join(lines)
+
+
+def basis_selection(basis: Mapping[str, Any]) -> str:
+    """How the comparison basis was chosen: the slo.yaml's comparison, or pinned."""
+    how = str(basis.get("compare_with"))
+    if how.startswith("pinned"):
+        return how
+    return f"{how}, include_result_with_score={basis.get('include_result_with_score')}"
 
 
 def explain_sequence(state: SequenceState) -> str:
