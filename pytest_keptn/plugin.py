@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -442,6 +443,12 @@ class KeptnSession:
         return str(embedded.url) if embedded is not None else None
 
     def say(self, line: str) -> None:
+        if self.is_worker:
+            # xdist shows nothing a worker writes: the controller relays these as they come
+            worker = getattr(self.config, "workerinput", {}).get("workerid", "worker")
+            with open(self.rundir / PROGRESS_FILE, "a", encoding="utf-8") as log:
+                log.write(f"[{worker}] {line}\n")
+            return
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:
             return
@@ -888,11 +895,58 @@ class _HtmlReport:
             prefix.append(render_html(reports))
 
 
+PROGRESS_FILE = "progress.log"
+
+
 class _XdistController:
-    """Hands the run folder to xdist workers so a stage runs once for all of them."""
+    """Hands the run folder to xdist workers so a stage runs once for all of them, and relays
+    their progress lines (deployment, load, evaluation) to the terminal as they come."""
 
     def __init__(self, keptn: KeptnSession) -> None:
         self.keptn = keptn
+        self._relaying = threading.Event()
+        self._relay: threading.Thread | None = None
+        self._offset = 0
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if not self.keptn._is_xdist_controller():
+            return
+        self._relaying.set()
+        self._relay = threading.Thread(target=self._run_relay, name="keptn-progress", daemon=True)
+        self._relay.start()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._relay is not None:
+            self._relaying.clear()
+            self._relay.join(timeout=5)
+            self._relay = None
+        self._relay_once()  # what came after the last look
+
+    def _run_relay(self) -> None:
+        while self._relaying.is_set():
+            self._relay_once()
+            time.sleep(0.2)
+
+    def _relay_once(self) -> None:
+        try:
+            with open(self.keptn.rundir / PROGRESS_FILE, "rb") as log:
+                log.seek(self._offset)
+                chunk = log.read()
+        except OSError:
+            return
+        end = chunk.rfind(b"\n") + 1  # whole lines only; the rest comes next time
+        self._offset += end
+        reporter = self.keptn.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        # the controller runs no tests and captures nothing: write straight to the terminal
+        writer = getattr(reporter, "_tw", None)
+        for line in chunk[:end].decode("utf-8", "replace").splitlines():
+            reporter.ensure_newline()
+            if getattr(writer, "width_of_current_line", 0):
+                reporter.line("")  # after xdist's progress dots
+            reporter.write_line(f"[keptn] {line}")
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["keptn_rundir"] = str(self.keptn.rundir)

@@ -78,6 +78,9 @@ def test_xdist_delivers_and_stops_with_real_parts(tmp_path: Path) -> None:
         assert "hardening: pass" in out, out[-5000:]
         assert "v0.1.1" in _primary(cwd, "hardening") and "v0.1.1" in _primary(cwd, "production")
         assert "no data" not in out, out[-5000:]
+        # the workers' progress reaches the terminal through the controller, as it happens
+        assert "[keptn] [gw" in out and "hardening › load: 1/3s" in out, out[-5000:]
+        assert out.index("hardening › evaluation finished") < out.index("Keptn quality gates")
 
         bad = _run(cwd, "v0.1.2")
         out = bad.stdout + bad.stderr
