@@ -533,8 +533,14 @@ class KeptnSession:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if call.excinfo is not None and isinstance(call.excinfo.value, PipelineFailure):
+        failure = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(failure, PipelineFailure):
             report.keptn_kind = "pipeline-error"  # type: ignore[attr-defined]
+        elif report.failed and not isinstance(failure, GateFailure) and (
+                OBJECTIVE_KEY in item.stash or SEQUENCE_KEY in item.stash):
+            # anything but a gate's verdict (an exception out of a hook, SystemExit, ...)
+            # fails the session like any failing test, whatever the gates say
+            report.keptn_kind = "item-error"  # type: ignore[attr-defined]
         elif OBJECTIVE_KEY in item.stash:
             report.keptn_kind = "objective"  # type: ignore[attr-defined]
             report.keptn_status = item.stash.get(STATUS_KEY, "")  # type: ignore[attr-defined]
@@ -564,7 +570,10 @@ class KeptnSession:
             pass
         elif exitstatus == pytest.ExitCode.INTERRUPTED:
             # Ctrl-C: no further task runs (no load, no release); the canary is removed.
-            self.pipeline.abort_all("interrupted (KeyboardInterrupt)")
+            from pytest_keptn.deploy import procs
+
+            self.pipeline.abort_all("terminated (SIGTERM)" if procs.TERMINATED
+                                    else "interrupted (KeyboardInterrupt)")
         else:
             self.pipeline.finish_all()
         if self.is_worker:

@@ -462,7 +462,7 @@ class Pipeline:
                 result, message = "skipped", f"no executor for task {name!r} in pytest-keptn"
         except KeptnError as exc:
             result, message = "fail", str(exc)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a hook's bug (even sys.exit) fails the task
             result, message = "fail", f"internal error in the {name} task: {type(exc).__name__}: {exc}"
             _log_internal_error(self.settings.state_path(self.root), stage, name)
         seconds = time.monotonic() - started

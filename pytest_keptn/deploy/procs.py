@@ -225,9 +225,14 @@ def cleanup_session() -> list[int]:
     return stopped
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI system cancelling the job), handled as pytest handles Ctrl-C."""
+
+
 def _install_sigterm() -> None:
     # A SIGTERM (CI cancelling the job) would otherwise end the interpreter without running
-    # atexit, leaving canaries behind; turn it into SystemExit when nobody else handles it.
+    # atexit, leaving canaries behind; raise Terminated when nobody else handles it: pytest
+    # stops the session as for Ctrl-C, the running sequence fails and its canary is removed.
     if threading.current_thread() is not threading.main_thread():
         return
     try:
@@ -237,5 +242,10 @@ def _install_sigterm() -> None:
         pass
 
 
+TERMINATED = False  # a SIGTERM arrived (see _on_sigterm)
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+    global TERMINATED
+    TERMINATED = True
+    raise Terminated("terminated (SIGTERM)")

@@ -328,6 +328,28 @@ def test_prometheus_killed_during_evaluation(project: Project) -> None:
               message="unreachable ([Errno 111] Connection refused)")
 
 
+def test_prometheus_hangs_during_evaluation(project: Project) -> None:
+    """Alive but not answering (SIGSTOP from the end of the load to the end of the run): the
+    evaluation gives up within its timeouts instead of hanging."""
+    began: list[float] = []
+
+    def react(line: str, run: Running) -> None:
+        if "test finished" in line and run.once("stop"):
+            signal_prometheus(project, signal.SIGSTOP)
+        if "evaluation started" in line and run.once("began"):
+            began.append(time.monotonic())
+        if "evaluation FAILED" in line and run.once("resume"):
+            began.append(time.monotonic())
+            signal_prometheus(project, signal.SIGCONT)
+
+    result = project.run(*RUN, react=react)
+    aftermath(project, "Prometheus hangs during evaluation", result, rc=1,
+              message="timed out")
+    assert len(began) == 2, result.out[-3000:]
+    # --keptn-freshness-timeout=4 plus one query round of --keptn-query-timeout=3, with margin
+    assert began[1] - began[0] < 15, began[1] - began[0]
+
+
 def test_prometheus_unreachable(project: Project) -> None:
     port = free_port()
     result = project.run(*RUN, f"--keptn-prometheus-url=http://127.0.0.1:{port}")
@@ -381,6 +403,20 @@ def test_sigkill_of_pytest_during_load(project: Project) -> None:
     recovery = project.run(*RUN)
     aftermath(project, "SIGKILL of pytest during load, then a new run", recovery, rc=0,
               message="is the primary of hardening")
+
+
+def test_sigterm_of_pytest_during_load(project: Project) -> None:
+    """What a CI system does when it cancels a job: the run stops at once, removes the canary
+    and its embedded Prometheus, and the primary keeps serving."""
+    def react(line: str, run: Running) -> None:
+        if "load: 1/" in line and run.once("term"):
+            run.proc.send_signal(signal.SIGTERM)
+
+    result = project.run(*RUN, react=react)
+    aftermath(project, "SIGTERM of pytest during load", result, rc=2,
+              message="terminated (SIGTERM)")
+    assert "rollback: stopped canary" in result.out, result.out[-3000:]
+    assert prometheus_pid(project) is None
 
 
 def test_locustfile_raises_at_import(project: Project) -> None:

@@ -303,6 +303,25 @@ def test_xdist_runs_each_stage_once(project: Project) -> None:
     assert "RESULT: fail" in parallel.stdout.str()
 
 
+def test_a_hook_that_calls_sys_exit_fails_its_task(project: Project) -> None:
+    """A hook's SystemExit is a failed task (rolled back, recorded), not an INTERNALERROR and
+    not a session that passes because the evaluation never happened."""
+    project.write("plug_exit.py", """\
+        import sys
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_keptn_get_sli(ctx, indicators, window, deployment, load):
+            sys.exit(3)
+    """)
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1", "-p", "plug_exit")
+    out = result.stdout.str()
+    assert result.ret == 1, out
+    assert "evaluation task failed: internal error in the evaluation task: SystemExit: 3" in out
+    assert "INTERNALERROR" not in out and "Traceback" not in out
+    assert [c["task"] for c in project.calls()] == ["deploy", "load", "rollback"]
+
+
 def test_unknown_stage_is_a_usage_error(project: Project) -> None:
     result = project.run("--keptn-stage=staging")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
