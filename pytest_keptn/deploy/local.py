@@ -34,6 +34,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,8 +244,11 @@ def primary_url(workdir: Path, stage: str, service: str) -> str | None:
     return None if primary is None else str(primary["url"])
 
 
-def stop_all(workdir: Path) -> list[str]:
-    """Stop every process recorded in ``workdir``'s state and forget them (``pytest_keptn stop``)."""
+def stop_all(
+    workdir: Path, which: Callable[[str, dict[str, Any]], bool] | None = None
+) -> list[str]:
+    """Stop the processes recorded in ``workdir``'s state and forget them: those for which
+    ``which(role, instance)`` is true, or everything (``pytest_keptn stop``)."""
     workdir = Path(workdir)
     if not st.state_path(workdir).exists():
         return []
@@ -252,14 +256,17 @@ def stop_all(workdir: Path) -> list[str]:
     with st.locked(workdir) as data:
         for name, entry in sorted(data["services"].items()):
             for role, inst in sorted(entry.items()):
-                if not isinstance(inst, dict) or "pid" not in inst:
+                if not isinstance(inst, dict) or "pid" not in inst or (
+                        which is not None and not which(role, inst)):
                     continue
                 pid = int(inst["pid"])
                 ran = procs.stop_pid(pid, start_ticks=inst.get("start_ticks"))
                 procs.forget(pid)
+                del entry[role]
                 what = f"{name} {role} {inst.get('image', '')}:{inst.get('tag', '')} (pid {pid})"
                 lines.append(f"stopped {what}" if ran else f"{what} was not running")
-        data["services"] = {}
+        data["services"] = {} if which is None else {
+            name: entry for name, entry in data["services"].items() if entry}
     return lines
 
 
@@ -267,28 +274,10 @@ def cleanup_run(workdir: Path, run_id: str, *, keep_primaries: bool) -> list[str
     """At the end of an xdist run, on the controller: stop what the workers handed over, i.e.
     the instances of run ``run_id`` the deploy state still records, as a worker's own session
     end would have (canaries always, primaries unless ``keep_primaries``)."""
-    if not run_id or not st.state_path(workdir).exists():
+    if not run_id:
         return []
-    victims: list[dict[str, Any]] = []
-    with st.locked(workdir) as data:
-        for name in list(data["services"]):
-            entry = data["services"][name]
-            for role in list(entry):
-                inst = entry[role]
-                if not isinstance(inst, dict) or inst.get("run") != run_id:
-                    continue
-                if role == "canary" or not keep_primaries:
-                    victims.append(dict(inst, role=role, service=name))
-                    del entry[role]
-            if not entry:
-                del data["services"][name]
-    lines = []
-    for inst in victims:
-        pid = int(inst["pid"])
-        procs.stop_pid(pid, start_ticks=inst.get("start_ticks"))
-        procs.forget(pid)
-        lines.append(f"stopped {inst['service']} {inst['role']} {inst.get('tag', '')} (pid {pid})")
-    return lines
+    return stop_all(workdir, lambda role, inst: inst.get("run") == run_id
+                    and (role == "canary" or not keep_primaries))
 
 
 def cleanup_session() -> list[int]:

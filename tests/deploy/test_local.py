@@ -293,3 +293,33 @@ def test_rollback_while_locust_runs_keeps_the_primary_answering(
     assert result.failures == 0  # the primary answered throughout
     assert canary.instances[0].pid is not None and not procs.alive(canary.instances[0].pid)
     assert "v0.1.1" in get(first.url + "/")[1]
+
+
+def test_cleanup_run_stops_what_a_run_handed_over(tmp_path: Path) -> None:
+    """The xdist controller's end of run: this run's canaries are stopped, its kept primaries
+    stay, and another run's instances are not touched."""
+    workdir = tmp_path / ".keptn"
+    sleepers = [subprocess.Popen(["sleep", "60"], start_new_session=True) for _ in range(3)]
+    try:
+        def inst(p: subprocess.Popen[bytes], run: str, tag: str) -> dict[str, object]:
+            return {"pid": p.pid, "run": run, "tag": tag, "image": "img",
+                    "start_ticks": procs.process_start_ticks(p.pid)}
+
+        with st.locked(workdir) as data:
+            st.put(data, "hardening", "svc", "canary", inst(sleepers[0], "run-a", "v2"))
+            st.put(data, "hardening", "svc", "primary", inst(sleepers[1], "run-a", "v1"))
+            st.put(data, "production", "svc", "canary", inst(sleepers[2], "run-b", "v1"))
+        lines = local.cleanup_run(workdir, "run-a", keep_primaries=True)
+        assert lines == [f"stopped hardening/svc canary img:v2 (pid {sleepers[0].pid})"]
+        assert sleepers[0].wait(5) is not None
+        assert sleepers[1].poll() is None and sleepers[2].poll() is None
+        data = st.read(workdir)
+        assert st.get(data, "hardening", "svc", "canary") is None
+        assert st.get(data, "hardening", "svc", "primary") is not None
+        assert st.get(data, "production", "svc", "canary") is not None
+        assert local.cleanup_run(workdir, "run-a", keep_primaries=False) == [
+            f"stopped hardening/svc primary img:v1 (pid {sleepers[1].pid})"]
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()
