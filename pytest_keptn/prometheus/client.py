@@ -37,6 +37,10 @@ _BATCH_LABEL = "keptn_sli_index"
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
+class _BatchTimedOut(Exception):
+    """A batch of queries timed out (see ``PrometheusClient.query_many``)."""
+
+
 def _balanced_or(parts: Sequence[str]) -> str:
     """``a or b or c ...`` as a balanced tree.
 
@@ -353,8 +357,19 @@ class PrometheusClient:
             else:
                 batched.append((batch, pool.submit(self._batched, batch, at, aggregate)))
         merged: dict[str, SLIResult] = {}
+        alive: bool | None = None
         for batch, future in batched:
-            answered = future.result()
+            try:
+                answered = future.result()
+            except _BatchTimedOut:
+                # one slow query must not time out the others, so they are asked one by one;
+                # unless Prometheus does not even answer vector(1): then it hangs, and asking
+                # again would only double the wait
+                alive = self._answers(at) if alive is None else alive
+                if not alive:
+                    merged.update({name: self._hung(name, q) for name, q in batch})
+                    continue
+                answered = None
             if answered is None:  # refused as a whole: one query per indicator
                 singles.update({name: one(name, q) for name, q in batch})
             else:
@@ -365,10 +380,27 @@ class PrometheusClient:
             merged.update({name: replace(first, metric=name) for name in names[1:]})
         return {name: merged[name] for name in queries}
 
+    def _answers(self, at: datetime) -> bool:
+        """Whether Prometheus answers a trivial query within a second (or the timeout)."""
+        data = {"query": "vector(1)", "time": _unix(at)}
+        try:
+            response = self._post("/api/v1/query", data, time.monotonic() + min(1.0, self.timeout))
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def _hung(self, name: str, promql: str) -> SLIResult:
+        return SLIResult(
+            metric=name, value=0.0, success=False, status=SLIStatus.TIMEOUT, query=promql,
+            message=f"query timed out after {self.timeout:g}s, and Prometheus did not answer "
+            f"vector(1) within {min(1.0, self.timeout):g}s either: {promql}",
+        )
+
     def _batched(
         self, batch: list[tuple[str, str]], at: datetime, aggregate: Collection[str]
     ) -> dict[str, SLIResult] | None:
-        """One round trip for the whole batch, or None when it must be asked one by one."""
+        """One round trip for the whole batch, or None when it must be asked one by one;
+        raises ``_BatchTimedOut`` when it timed out."""
         promql = _balanced_or([
             f'label_replace(({q}), "{_BATCH_LABEL}", "{i}", "", "")'
             for i, (_, q) in enumerate(batch)
@@ -378,7 +410,7 @@ class PrometheusClient:
         try:
             response = self._post("/api/v1/query", data, time.monotonic() + self.timeout)
         except httpx.TimeoutException:
-            return None  # one slow query must not time out the others: ask one by one
+            raise _BatchTimedOut from None
         except httpx.TransportError as exc:
             return {b.metric: self._unreachable(b, exc) for b in bases}
         if response.status_code in (400, 422):

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
@@ -151,3 +152,35 @@ def test_form_body_is_what_urlencode_writes(data: dict[str, str]) -> None:
     """The fast form encoder is byte for byte urllib's, for any text (Unicode, %, &, +, =)."""
     assert _form(data) == urlencode(data).encode()
     assert {k: v for k, v in parse_qsl(_form(data).decode(), keep_blank_values=True)} == data
+
+
+def test_hung_prometheus_costs_one_timeout_not_one_per_indicator(stub: Stub) -> None:
+    """Nothing answers: the batches time out once, vector(1) does not answer either, and every
+    indicator is a timeout; no one-by-one retry (120 indicators / 16 workers x 1 s)."""
+    stub.set(sleeper(5))
+    queries = {f"q{i}": f"sum(rate(x_{i}[1m]))" for i in range(120)}
+    with PrometheusClient(stub.url, timeout=1, retries=0) as client:
+        began = time.monotonic()
+        got = client.query_many(queries, NOW)
+        took = time.monotonic() - began
+    assert {r.status for r in got.values()} == {SLIStatus.TIMEOUT}
+    assert "did not answer vector(1) within 1s either: sum(rate(x_7[1m]))" in got["q7"].message
+    assert took < 3.5, took
+
+
+def test_slow_batch_of_a_live_prometheus_is_asked_one_by_one(stub: Stub) -> None:
+    """A batch that times out while Prometheus answers short queries: one query each."""
+    fast = ok_vector("2")
+
+    def behave(h: Any) -> tuple[int, str, dict[str, str]]:
+        if int(h.headers.get("Content-Length") or 0) > 400:  # a batch
+            time.sleep(1.4)  # past the 1 s timeout; the one-thread stub then answers again
+        return fast(h)
+
+    stub.set(behave)
+    queries = {f"q{i}": f"sum(rate(x_{i}[1m]))" for i in range(20)}
+    # 4 workers: the stub's listen backlog is socketserver's 5
+    with PrometheusClient(stub.url, timeout=1, retries=0, max_workers=4) as client:
+        got = client.query_many(queries, NOW)
+    assert {(r.status, r.value) for r in got.values()} == {(SLIStatus.VALUE, 2.0)}, [
+        r.message for r in got.values() if r.message][:2]
