@@ -7,8 +7,8 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
