@@ -250,10 +250,9 @@ class Pipeline:
         from ``_save``, here or in another xdist worker), not once per item."""
         path = self._state_file(stage, sequence)
         try:
-            stat = path.stat()
+            key = _file_key(path)
         except FileNotFoundError:
             return SequenceState(stage=stage, sequence=sequence)
-        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         cached = self._parsed.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -266,8 +265,7 @@ class Pipeline:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state.to_json(), default=str))
         tmp.replace(path)
-        stat = path.stat()
-        self._parsed[path] = ((stat.st_ino, stat.st_mtime_ns, stat.st_size), state)
+        self._parsed[path] = (_file_key(path), state)
 
     # -------------------------------------------------------------- triggering
 
@@ -674,6 +672,12 @@ def verdict_line(stage: str, evaluation: Mapping[str, Any]) -> str:
         tail = f"< {pass_t:g}% (pass)"
     key = ", a key SLI failed" if evaluation.get("key_sli_failed") else ""
     return f"{stage}: {result}, score {score:.1f}% {tail}{key}"
+
+
+def _file_key(path: Path) -> tuple[int, int, int]:
+    """What changes whenever a state file is replaced (``_save`` writes a new file)."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def _last_task(state: SequenceState) -> str:
