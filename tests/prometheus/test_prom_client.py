@@ -9,16 +9,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from prom_stub import Stub, ok_vector, sleeper
 
 from pytest_keptn.errors import ConfigError
 from pytest_keptn.model import SLIStatus
-from pytest_keptn.prometheus.client import PrometheusClient, _form, client_from_settings
+from pytest_keptn.prometheus.client import PrometheusClient, client_from_settings
 
 NOW = datetime.now(UTC)
 SENTINEL = "s3cr3t-SENTINEL-token-9f8e"
@@ -145,13 +142,6 @@ def test_compat_087_http_error(stub: Stub) -> None:
         r = client.query("sum(", NOW, compat="0.8.7")
     assert (r.success, r.value, r.message) == (False, 0.0, "metric could not be received")
     assert r.status is SLIStatus.QUERY_ERROR
-
-
-@given(st.dictionaries(st.text(), st.text(), max_size=4))
-def test_form_body_is_what_urlencode_writes(data: dict[str, str]) -> None:
-    """The fast form encoder is byte for byte urllib's, for any text (Unicode, %, &, +, =)."""
-    assert _form(data) == urlencode(data).encode()
-    assert {k: v for k, v in parse_qsl(_form(data).decode(), keep_blank_values=True)} == data
 
 
 def test_hung_prometheus_costs_one_timeout_not_one_per_indicator(stub: Stub) -> None:

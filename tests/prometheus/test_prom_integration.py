@@ -344,3 +344,17 @@ def _cmdline(proc_dir: Path) -> str:
         return (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_subqueries_go_in_smaller_batches(env: Env) -> None:
+    """40 plain indicators are one batch of 40; 40 subqueries two batches of 20 (Prometheus
+    spends more CPU on many subqueries in one query): 3 evaluations in Prometheus."""
+    plain = {f"p{i}": f'sum(http_requests_total{{job="{CANARY}"}}) + {i}' for i in range(40)}
+    sub = {f"s{i}": f'max_over_time(sum(up{{job="{CANARY}"}})[{10 + i}s:1s])' for i in range(40)}
+    with PrometheusClient(env.prom.url) as client:
+        before = _queries_evaluated(env.prom)
+        got = client.query_many({**plain, **sub}, env.window.end)
+        after = _queries_evaluated(env.prom)
+    assert after - before == 3
+    assert {r.status for r in got.values()} == {SLIStatus.VALUE}
+    assert got["s39"].value == 1.0 and got["p39"].value >= REQUESTS + 39
