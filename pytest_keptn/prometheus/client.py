@@ -309,7 +309,8 @@ class PrometheusClient:
     ) -> dict[str, SLIResult]:
         """Run every query, keyed by indicator; batches run concurrently (``max_workers``).
 
-        Queries go to Prometheus in batches of up to ``BATCH_SIZE``: one instant query
+        Queries go to Prometheus in batches of up to ``BATCH_SIZE`` (``SUBQUERY_BATCH_SIZE``
+        for queries with a subquery), identical ones once: one instant query
         ``label_replace((q1), "keptn_sli_index", "0", "", "") or ...`` whose series are split
         back by that label, so that 500 indicators cost a handful of HTTP round trips and query
         setups instead of 500. A batch Prometheus refuses (a query that is not an instant
