@@ -164,6 +164,12 @@ class Project:
         target.write_text(textwrap.dedent(text))
         return target
 
+    def write_shipyard(self, stages: str) -> Path:
+        """``keptn/shipyard.yaml`` of a project named demo with these stages (list items)."""
+        head = "apiVersion: spec.keptn.sh/0.2.0\nkind: Shipyard\nmetadata: {name: demo}\n"
+        body = textwrap.indent(textwrap.dedent(stages), "    ")
+        return self.write("keptn/shipyard.yaml", head + "spec:\n  stages:\n" + body)
+
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> Project:

@@ -163,12 +163,7 @@ def test_production_refused_for_a_build_that_failed_hardening(project: Project) 
 def test_task_selector_read_from_history_in_a_separate_job(project: Project) -> None:
     """``match: {release.result: pass}`` from a separate CI job: the history keeps the task a
     sequence ended with, so the selector can be decided without the earlier session."""
-    project.write("keptn/shipyard.yaml", """\
-        apiVersion: spec.keptn.sh/0.2.0
-        kind: Shipyard
-        metadata: {name: demo}
-        spec:
-          stages:
+    project.write_shipyard("""\
             - name: hardening
               sequences:
                 - name: delivery
@@ -195,12 +190,7 @@ def test_task_selector_read_from_history_in_a_separate_job(project: Project) -> 
 
 
 def test_rollback_sequence_triggered_on_failure(project: Project) -> None:
-    project.write("keptn/shipyard.yaml", """\
-        apiVersion: spec.keptn.sh/0.2.0
-        kind: Shipyard
-        metadata: {name: demo}
-        spec:
-          stages:
+    project.write_shipyard("""\
             - name: hardening
               sequences:
                 - name: delivery
@@ -427,12 +417,7 @@ def test_a_hook_that_crashes_fails_its_task_not_pytest(project: Project) -> None
 
 
 def test_a_triggeredon_cycle_is_reported_not_a_hang(project: Project) -> None:
-    project.write("keptn/shipyard.yaml", """\
-        apiVersion: spec.keptn.sh/0.2.0
-        kind: Shipyard
-        metadata: {name: demo}
-        spec:
-          stages:
+    project.write_shipyard("""\
             - name: hardening
               sequences:
                 - name: delivery
