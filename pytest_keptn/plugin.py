@@ -8,6 +8,7 @@ else (spec loading, deployers, Prometheus, Locust) is imported only when a stage
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import threading
 import time
@@ -231,7 +232,7 @@ class KeptnSession:
         if workerinput is not None and "keptn_rundir" in workerinput:
             self.rundir = Path(workerinput["keptn_rundir"])
         else:
-            self.rundir = Path(tempfile.mkdtemp(prefix="keptn-run-"))
+            self.rundir = _new_rundir()
             self._own_rundir = True
         self.pipeline = self._make_pipeline()
         self.is_worker = workerinput is not None
@@ -905,6 +906,26 @@ class _HtmlReport:
 
 
 PROGRESS_FILE = "progress.log"
+_OWNER_FILE = "owner"
+
+
+def _new_rundir() -> Path:
+    """A run folder in $TMPDIR that says which process owns it. The folders of sessions that
+    were killed (SIGKILL leaves them behind) are removed on the way."""
+    import shutil
+
+    from pytest_keptn.deploy import procs
+
+    for stale in Path(tempfile.gettempdir()).glob("keptn-run-*"):
+        try:
+            pid, ticks = (int(x) for x in (stale / _OWNER_FILE).read_text().split())
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner file: an older version, or being created)
+        if not procs.alive(pid, ticks):
+            shutil.rmtree(stale, ignore_errors=True)
+    rundir = Path(tempfile.mkdtemp(prefix="keptn-run-"))
+    (rundir / _OWNER_FILE).write_text(f"{os.getpid()} {procs.process_start_ticks(os.getpid())}")
+    return rundir
 
 
 class _XdistController:
