@@ -947,10 +947,11 @@ class _XdistController:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self._relay is not None:
-            self._relaying.clear()
-            self._relay.join(timeout=5)
-            self._relay = None
+        if self._relay is None:
+            return  # not the controller of an xdist run: nothing is relayed
+        self._relaying.clear()
+        self._relay.join(timeout=5)
+        self._relay = None
         self._relay_once()  # what came after the last look
 
     def _run_relay(self) -> None:

@@ -97,13 +97,10 @@ class LocalDeployer:
             old = st.get(data, ctx.stage, ctx.service, "primary")
             if canary is None:
                 raise DeployError(f"release in {ctx.stage}: no canary of {ctx.service} to promote")
-            if not procs.alive(int(canary["pid"]), canary.get("start_ticks")):
+            gone = _stopped(ctx, "canary", canary)
+            if gone is not None:
                 st.put(data, ctx.stage, ctx.service, "canary", None)
-                raise DeployError(
-                    f"release in {ctx.stage}: the canary {ctx.service}:{canary['tag']} "
-                    f"(pid {canary['pid']}) is no longer running; log {canary.get('log')}: "
-                    f"{procs.log_tail(_path(canary.get('log')))}"
-                )
+                raise DeployError(f"release in {ctx.stage}: {gone}")
             promoted = dict(canary, role="primary", promoted=_now())
             st.put(data, ctx.stage, ctx.service, "primary", promoted)
             st.put(data, ctx.stage, ctx.service, "canary", None)
@@ -150,18 +147,10 @@ class LocalDeployer:
     def pytest_keptn_check_deployment(self, ctx: StageContext, deployment: Deployment) -> str | None:
         for role in ("canary", "direct"):
             inst = deployment.details.get(role)
-            if not isinstance(inst, dict) or "pid" not in inst:
-                continue
-            if not procs.alive(int(inst["pid"]), inst.get("start_ticks")):
-                popen = _POPENS.get(int(inst["pid"]))
-                code = popen.poll() if popen is not None else None
-                how = ("" if code is None else f", killed by {signal.Signals(-code).name}"
-                       if code < 0 else f", exit status {code}")
-                return (
-                    f"the {role} {ctx.service}:{inst.get('tag')} (pid {inst['pid']}{how}) "
-                    f"stopped during the test; log {inst.get('log')}: "
-                    f"{procs.log_tail(_path(inst.get('log')))}"
-                )
+            if isinstance(inst, dict) and "pid" in inst:
+                gone = _stopped(ctx, role, inst, " during the test")
+                if gone is not None:
+                    return gone
         return None
 
     # -- blue/green -------------------------------------------------------------------------
@@ -315,6 +304,19 @@ def _labels(ctx: StageContext, role: str, inst: dict[str, Any]) -> dict[str, str
         "keptn_deployment": role,
         "tag": str(inst.get("tag", "")),
     }
+
+
+def _stopped(ctx: StageContext, role: str, inst: dict[str, Any], when: str = "") -> str | None:
+    """None while the instance's process runs; else what became of it, with its log's tail."""
+    pid = int(inst["pid"])
+    if procs.alive(pid, inst.get("start_ticks")):
+        return None
+    popen = _POPENS.get(pid)
+    code = popen.poll() if popen is not None else None
+    how = ("" if code is None else f", killed by {signal.Signals(-code).name}" if code < 0
+           else f", exit status {code}")
+    return (f"the {role} {ctx.service}:{inst.get('tag')} (pid {pid}{how}) stopped{when}; "
+            f"log {inst.get('log')}: {procs.log_tail(_path(inst.get('log')))}")
 
 
 def _instance(role: str, inst: dict[str, Any]) -> Instance:

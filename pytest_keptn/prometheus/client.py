@@ -333,8 +333,10 @@ class PrometheusClient:
         # one query than on the same ones asked apart (2.42, bench_sli_fetch --step 2ms: 200
         # fine-grained subqueries cost 13.4 s of CPU in batches of 50, 6.9 s in batches of 20;
         # batches of 20 cost ordinary subqueries nothing measurable).
-        heavy = [item for item in items if _SUBQUERY.search(item[1])]
-        light = [item for item in items if not _SUBQUERY.search(item[1])]
+        heavy: list[tuple[str, str]] = []
+        light: list[tuple[str, str]] = []
+        for item in items:
+            (heavy if _SUBQUERY.search(item[1]) else light).append(item)
         for group, limit in ((heavy, min(self.batch_size, SUBQUERY_BATCH_SIZE)),
                              (light, self.batch_size)):
             size = 1 if compat == "0.8.7" else limit
