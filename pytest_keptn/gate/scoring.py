@@ -13,6 +13,7 @@ from typing import Any
 
 from pytest_keptn.errors import SpecError
 from pytest_keptn.gate.criteria import Criterion, aggregate, compare, target
+from pytest_keptn.gate.live import LiveBaseline, LiveJudgement, LiveSamples, judge
 from pytest_keptn.model import SLIResult, SLIStatus, Window
 from pytest_keptn.spec.slo import COMPAT_087, SLO, Objective, TotalScore, load_slo
 
@@ -53,6 +54,9 @@ class IndicatorResult:
     compared_values: tuple[float, ...] = ()
     aggregate_function: str = "avg"
     query: str = ""
+    live: tuple[LiveJudgement, ...] = ()  # relative criteria judged against a live baseline
+    live_samples: LiveSamples | None = None
+    live_note: str = ""  # why a live comparison fell back to the history
 
     @property
     def name(self) -> str:
@@ -74,7 +78,17 @@ class IndicatorResult:
             else [t.to_keptn() for t in self.warning_targets],
             "keySli": self.key_sli,
             "status": self.status,
+            **self._live_keptn(),
         }
+
+    def _live_keptn(self) -> dict[str, Any]:
+        # not in Keptn's schema; Keptn's consumers ignore unknown keys
+        if not self.live and not self.live_note:
+            return {}
+        out: dict[str, Any] = {"criteria": [j.to_mapping() for j in self.live]}
+        if self.live_note:
+            out["note"] = self.live_note
+        return {"liveComparison": out}
 
 
 @dataclass(frozen=True)
@@ -311,19 +325,42 @@ def _index_rows(rows: Iterable[Any], index: dict[str, list[float]]) -> None:
             bucket.append(number)
 
 
+@dataclass
+class _Live:
+    """The live comparison of one objective: samples, settings, judgements by criterion."""
+
+    samples: LiveSamples
+    confidence: float
+    bad: str | None
+    judged: dict[str, LiveJudgement] = field(default_factory=dict)
+
+    def judge(self, c: Criterion) -> LiveJudgement:
+        j = self.judged.get(c.text)
+        if j is None:
+            j = self.judged[c.text] = judge(
+                c, self.samples, confidence=self.confidence, bad=self.bad
+            )
+        return j
+
+
 def _evaluate_groups(
     groups: tuple[tuple[Criterion, ...], ...],
     value: _Value,
     base: list[float | None],
     compared: list[float],
     fn: str,
+    live: _Live | None = None,
 ) -> tuple[bool, tuple[Target, ...]]:
     satisfied = False
     targets: list[Target] = []
     for group in groups:
         group_ok = True
         for c in group:
-            ok, tv = _evaluate_criterion(c, value, base, compared, fn)
+            if live is not None and c.relative and c.valid and value.success:
+                j = live.judge(c)
+                ok, tv = not j.violated, j.target_value
+            else:
+                ok, tv = _evaluate_criterion(c, value, base, compared, fn)
             if not ok:
                 group_ok = False
             targets.append(Target(c.text, tv, not ok))
@@ -348,12 +385,44 @@ def _evaluate_criterion(
     return compare(value.value, c.operator, tv), tv
 
 
+def _live_for(
+    objective: Objective, spec: SLO, baseline: LiveBaseline | None
+) -> tuple[_Live | None, str]:
+    """The live comparison of an objective with relative criteria, or why it falls back."""
+    comparison = spec.comparison
+    if not comparison.live or baseline is None:
+        return None, ""
+    groups = objective.pass_groups + objective.warning_groups
+    relative = [c for g in groups for c in g if c.relative and c.valid]
+    if not relative:
+        return None, ""
+    if baseline.unavailable:
+        return None, f"no live baseline ({baseline.unavailable}): compared with history"
+    samples = baseline.samples.get(objective.sli)
+    if samples is None:
+        return None, "no live samples for this SLI: compared with history"
+    live = _Live(samples, comparison.confidence, comparison.bad_direction.get(objective.sli))
+    try:
+        for c in relative:
+            live.judge(c)
+    except ValueError as exc:
+        return None, f"live samples unusable ({exc}): compared with history"
+    return live, ""
+
+
 def score_objective(
-    objective: Objective, value: _Value, compared: list[float], fn: str
+    objective: Objective,
+    value: _Value,
+    compared: list[float],
+    fn: str,
+    live: _Live | None = None,
+    live_note: str = "",
 ) -> IndicatorResult:
     base: list[float | None] = [None]
-    pass_ok, pass_targets = _evaluate_groups(objective.pass_groups, value, base, compared, fn)
-    warn_ok, warn_targets = _evaluate_groups(objective.warning_groups, value, base, compared, fn)
+    pass_ok, pass_targets = _evaluate_groups(objective.pass_groups, value, base, compared, fn, live)
+    warn_ok, warn_targets = _evaluate_groups(
+        objective.warning_groups, value, base, compared, fn, live
+    )
     if objective.is_info:
         status, score = "info", 0.0
     elif pass_ok:
@@ -374,9 +443,12 @@ def score_objective(
         weight=objective.weight,
         pass_targets=pass_targets if objective.pass_groups else None,
         warning_targets=warn_targets if objective.warning_groups else None,
-        compared_values=tuple(compared),
+        compared_values=() if live is not None else tuple(compared),
         aggregate_function=fn,
         query=value.query,
+        live=tuple(live.judged.values()) if live is not None else (),
+        live_samples=live.samples if live is not None else None,
+        live_note=live_note,
     )
 
 
@@ -386,6 +458,7 @@ def evaluate(
     previous: Iterable[Evaluation | Mapping[str, Any]] = (),
     *,
     compat: str | None = None,
+    live: LiveBaseline | None = None,
 ) -> Evaluation:
     """Score SLI values against an SLO the way Keptn 0.8.7's lighthouse does (§3-§6).
 
@@ -393,6 +466,12 @@ def evaluate(
     evaluation.finished ``data`` mappings, or whole CloudEvents with ``id`` and ``data``.
     By default a missing SLI value is a failed row ("no value received from SLI provider",
     which triggers ``key_sli``); ``compat="0.8.7"`` drops it from the rows but keeps its weight.
+
+    With the slo.yaml's ``comparison.baseline: live``, ``live`` holds canary and baseline samples
+    per SLI: a relative criterion is then violated only when the canary is significantly worse
+    (at ``comparison.confidence``) AND the estimated effect exceeds the criterion's tolerance
+    (:func:`pytest_keptn.gate.live.judge`); without samples it falls back to ``previous``, and
+    the row says why (``live_note``).
     """
     spec = slo if isinstance(slo, SLO) else load_slo(slo, compat=compat)
     values = _values(indicator_values)
@@ -409,7 +488,8 @@ def evaluate(
             if compat == COMPAT_087:
                 continue  # 0.8.7: dropped from the rows, weight still counted, key_sli ignored
             value = _Value(objective.sli, 0.0, False, MISSING_MESSAGE)
-        row = score_objective(objective, value, index.get(objective.sli, []), fn)
+        judged, note = _live_for(objective, spec, live)
+        row = score_objective(objective, value, index.get(objective.sli, []), fn, judged, note)
         if row.status == "fail" and objective.key_sli:
             key_failed = True
         rows.append(row)

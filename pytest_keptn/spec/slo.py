@@ -16,6 +16,7 @@ from pytest_keptn.gate.criteria import (
     parse_criterion,
     parse_go_float,
 )
+from pytest_keptn.gate.live import DIRECTIONS
 from pytest_keptn.spec._yaml import Fields, read_source
 
 COMPAT_087 = "0.8.7"
@@ -30,6 +31,16 @@ class Comparison:
     include_result_with_score: str = "all"
     number_of_comparison_results: int = 1
     aggregate_function: str = "avg"
+    # pytest-keptn's opt-in (Keptn 0.8.7 ignores these keys): "live" judges relative criteria
+    # against a baseline run beside the canary, with this confidence; bad_direction: sli -> which
+    # change is bad (increase | decrease | either), default from the criterion's operator.
+    baseline: str = "history"
+    confidence: float = 0.95
+    bad_direction: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.baseline == "live"
 
     @property
     def n(self) -> int:
@@ -139,6 +150,11 @@ class SLO:
             "number_of_comparison_results": c.number_of_comparison_results,
             "aggregate_function": c.aggregate_function,
         }
+        if c.live:
+            out["comparison"]["baseline"] = c.baseline
+            out["comparison"]["confidence"] = c.confidence
+            if c.bad_direction:
+                out["comparison"]["bad_direction"] = dict(c.bad_direction)
         out["objectives"] = [o.to_mapping() for o in self.objectives]
         if self.total_score is not None:
             ts: dict[str, str] = {"pass": self.total_score.pass_text}
@@ -155,6 +171,8 @@ _COMPARISON = (
     "number_of_comparison_results",
     "aggregate_function",
 )
+_LIVE = ("baseline", "confidence", "bad_direction")
+BASELINE_SOURCES = ("history", "live")
 _OBJECTIVE = ("sli", "displayName", "pass", "warning", "weight", "key_sli")
 
 
@@ -200,7 +218,11 @@ def slo_from_mapping(
     comparison = Comparison()
     if "comparison" in top and top["comparison"] is not None:
         block = f.mapping(top["comparison"], "comparison")
-        f.unknown_keys(block, _COMPARISON, "comparison")
+        if compat == COMPAT_087:
+            for key in _LIVE:
+                if key in block:
+                    f.warn(f"comparison.{key}", "ignored under --keptn-compat=0.8.7, as Keptn does")
+        f.unknown_keys(block, _COMPARISON + _LIVE, "comparison")
         n = f.integer(
             block.get("number_of_comparison_results"), "comparison.number_of_comparison_results"
         )
@@ -217,6 +239,7 @@ def slo_from_mapping(
             or "avg",
         )
         if compat != COMPAT_087:
+            comparison = replace(comparison, **_live_options(f, block))
             if comparison.compare_with not in ("single_result", "several_results"):
                 f.warn(
                     "comparison.compare_with",
@@ -254,6 +277,10 @@ def slo_from_mapping(
             )
         )
 
+    for sli in comparison.bad_direction:
+        if sli not in {o.sli for o in objectives}:
+            raise f.error(f"comparison.bad_direction.{sli}", "names no objective's sli")
+
     total_score: TotalScore | None = None
     if top.get("total_score") is not None:
         ts = f.mapping(top["total_score"], "total_score")
@@ -285,6 +312,34 @@ def slo_from_mapping(
     if raw is None:
         raw = yaml.safe_dump(slo.to_mapping(), sort_keys=False).encode()
     return replace(slo, raw=raw)
+
+
+def _live_options(f: Fields, block: Mapping[Any, Any]) -> dict[str, Any]:
+    """``comparison.baseline``, ``confidence`` and ``bad_direction``, checked."""
+    out: dict[str, Any] = {}
+    if block.get("baseline") is not None:
+        source = f.string(block["baseline"], "comparison.baseline")
+        if source not in BASELINE_SOURCES:
+            raise f.error("comparison.baseline", f"must be history or live, not {source!r}")
+        out["baseline"] = source
+    if block.get("confidence") is not None:
+        raw = block["confidence"]
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise f.error("comparison.confidence", f"must be a number, not {raw!r}")
+        if not 0.5 <= float(raw) < 1.0:
+            raise f.error("comparison.confidence", f"must be at least 0.5 and below 1, not {raw}")
+        out["confidence"] = float(raw)
+    if block.get("bad_direction") is not None:
+        directions: dict[str, str] = {}
+        for key, value in f.mapping(block["bad_direction"], "comparison.bad_direction").items():
+            sli = f.string(key, "comparison.bad_direction")
+            path = f"comparison.bad_direction.{sli}"
+            direction = f.string(value, path)
+            if direction not in DIRECTIONS:
+                raise f.error(path, f"must be increase, decrease or either, not {direction!r}")
+            directions[sli] = direction
+        out["bad_direction"] = directions
+    return out
 
 
 def load_slo(
