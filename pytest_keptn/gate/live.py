@@ -18,7 +18,6 @@ from pytest_keptn.gate import stats
 from pytest_keptn.gate.criteria import Criterion, target
 
 Direction = Literal["increase", "decrease", "either"]
-DIRECTIONS: tuple[str, ...] = ("increase", "decrease", "either")
 
 
 @dataclass(frozen=True)

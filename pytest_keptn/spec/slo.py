@@ -16,7 +16,6 @@ from pytest_keptn.gate.criteria import (
     parse_criterion,
     parse_go_float,
 )
-from pytest_keptn.gate.live import DIRECTIONS
 from pytest_keptn.spec._yaml import Fields, read_source
 
 COMPAT_087 = "0.8.7"
@@ -173,6 +172,7 @@ _COMPARISON = (
 )
 _LIVE = ("baseline", "confidence", "bad_direction")
 BASELINE_SOURCES = ("history", "live")
+DIRECTIONS = ("increase", "decrease", "either")  # comparison.bad_direction values
 _OBJECTIVE = ("sli", "displayName", "pass", "warning", "weight", "key_sli")
 
 
