@@ -53,6 +53,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("local-command", "command template for the local deployer ({image} {tag} {port} {stage} {service} {python})"),
     Option("health-path", "HTTP path that answers when a local build is ready", default="/health"),
     Option("deploy-timeout", "seconds a build may take to become ready", kind="float", default=30.0),
+    Option("stage-lock-timeout", "seconds to wait while another live run delivers the same "
+           "stage/service in this state folder (0: refuse at once)", kind="float", default=600.0),
     Option("keep-primaries", "leave primaries serving after the session (for later stages/jobs)", kind="bool", default=True),
     Option("helm-chart", "chart folder for the helm deployer (default: <root>/../helm-charts/<service>)"),
     Option("helm-url-template", "service URL for helm ({service} {namespace} {release})",
@@ -103,6 +105,7 @@ class Settings:
     local_command: str | None = None
     health_path: str = "/health"
     deploy_timeout: float = 30.0
+    stage_lock_timeout: float = 600.0
     keep_primaries: bool = True
     helm_chart: str | None = None
     helm_url_template: str = "http://{release}.{namespace}.svc.cluster.local"

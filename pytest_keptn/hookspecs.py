@@ -47,8 +47,10 @@ def pytest_keptn_release(ctx: StageContext, deployment: Deployment) -> bool | No
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_keptn_rollback(ctx: StageContext, deployment: Deployment) -> bool | None:
-    """Remove the canary after a failed gate; the primary keeps serving. Return True when done.
+def pytest_keptn_rollback(ctx: StageContext, deployment: Deployment) -> bool | str | None:
+    """Undo the deployment after a failure: remove the canary (the primary keeps serving), or
+    for ``direct`` return to the previous build. Return True when done, or one line saying what
+    was done (shown in the report); raise DeployError when nothing could be rolled back.
 
     Example::
 

@@ -208,6 +208,13 @@ class KeptnSession:
                 )
             self.selected = tuple(s for s in stage_names if s in wanted)
         self.plans = {k: v for k, v in self.plans.items() if k in self.selected}
+        from pytest_keptn.deploy.checks import check_delivery
+
+        hook = config.pluginmanager.hook
+        check_delivery(settings, self.root, self.plans,
+                       evaluation_only=bool(settings.timeframe or settings.start or settings.end),
+                       own_deployer=bool(hook.pytest_keptn_deploy.get_hookimpls()),
+                       own_load=bool(hook.pytest_keptn_run_load.get_hookimpls()))
         self._history: History | None = None
         self._history_error: Exception | None = None
         self._prometheus: Any = None

@@ -19,12 +19,13 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_keptn.deploy.procs import shielded
 from pytest_keptn.errors import HistoryError, KeptnError
 from pytest_keptn.model import (
     Deployment,
@@ -72,6 +73,7 @@ class SequenceState:
     window: tuple[str, str] | None = None
     evaluation: dict[str, Any] | None = None  # see Pipeline._evaluate
     rolled_back: bool = False
+    rollback_note: str = ""  # what the rollback did, in the deployer's words
     triggered_by: str = ""
 
     @property
@@ -347,9 +349,11 @@ class Pipeline:
                     state = self.load_state(stage, seq.name)
                     if state.status != "running":
                         continue
-                    name = seq.tasks[state.next_task].name if state.next_task < len(seq.tasks) else "sequence"
-                    state.tasks.append(TaskOutcome(name, "fail", reason))
-                    state.result = "fail"
+                    if state.next_task < len(seq.tasks) or state.result == "fail":
+                        name = seq.tasks[state.next_task].name if state.next_task < len(seq.tasks) else "sequence"
+                        state.tasks.append(TaskOutcome(name, "fail", reason))
+                        state.result = "fail"
+                    # else every task had run (the signal came after the last one): close it
                     try:
                         self._close(stage, seq, state)
                     except KeptnError as exc:
@@ -396,10 +400,13 @@ class Pipeline:
             try:
                 while state.next_task < end and state.result != "fail":
                     task = seq.tasks[state.next_task]
-                    outcome = self._run_task(stage, seq, task, state)
-                    state.tasks.append(outcome)
-                    state.next_task += 1
-                    self._save(state)
+                    # a release that has switched must finish and be recorded before a signal
+                    # stops the run (docs/reliability.md, release against a signal)
+                    with shielded(f"the {stage} release") if task.name == "release" else nullcontext():
+                        outcome = self._run_task(stage, seq, task, state)
+                        state.tasks.append(outcome)
+                        state.next_task += 1
+                        self._save(state)
                 if stop_before is None or state.result == "fail" or state.next_task >= len(seq.tasks):
                     self._close(stage, seq, state)
             finally:
@@ -628,14 +635,21 @@ class Pipeline:
         if state.deployment is None or state.rolled_back:
             return "skipped", "nothing to roll back"
         deployment = deployment_from_json(state.deployment)
-        self.say(stage, f"rollback ({reason}): removing the canary, the primary keeps serving")
+        self.say(stage, f"rollback ({reason}) of the {deployment.strategy} deployment")
         try:
             done = self.hook.pytest_keptn_rollback(ctx=self.context(stage), deployment=deployment)
         except KeptnError as exc:
             self.say(stage, f"rollback FAILED: {exc}")
+            state.rollback_note = f"rollback failed: {exc}"
             return "fail", str(exc)
         state.rolled_back = bool(done)
-        return ("pass", "canary removed") if done else ("skipped", "no deployer answered")
+        # a deployer may say what it did (a string); otherwise what each strategy means
+        note = done if isinstance(done, str) else (
+            "the canary was removed; the primary keeps serving"
+            if deployment.strategy == "blue_green_service" else "rolled back")
+        if done:
+            state.rollback_note = note
+        return ("pass", note) if done else ("skipped", "no deployer answered")
 
 
 def merge_sli_answers(

@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 
-from pytest_keptn.deploy import procs
+from pytest_keptn.deploy import lease, procs
 from pytest_keptn.deploy import state as st
 from pytest_keptn.errors import DeployError
 from pytest_keptn.model import Deployment, Instance, StageContext
@@ -49,19 +49,21 @@ from pytest_keptn.model import Deployment, Instance, StageContext
 BLUE_GREEN = "blue_green_service"
 DIRECT = "direct"
 USER_MANAGED = "user_managed"
-_ALIASES = {"duplicate": BLUE_GREEN, "blue_green": BLUE_GREEN, "user-managed": USER_MANAGED}
+# Keptn 0.8.7's names (go-utils deployment_strategy.go): ``duplicate`` is blue/green.
+STRATEGIES = {"blue_green_service": BLUE_GREEN, "duplicate": BLUE_GREEN, DIRECT: DIRECT,
+              USER_MANAGED: USER_MANAGED}
 
 # Popen objects of this session, to report exit codes of builds that died at start.
 _POPENS: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def strategy_of(properties: dict[str, object] | None) -> str:
-    raw = str((properties or {}).get("deploymentstrategy") or BLUE_GREEN).strip()
-    name = _ALIASES.get(raw, raw)
-    if name not in (BLUE_GREEN, DIRECT, USER_MANAGED):
+    raw = str((properties or {}).get("deploymentstrategy") or "").strip()
+    name = STRATEGIES.get(raw)
+    if name is None:
         raise DeployError(
-            f"unknown deploymentstrategy {raw!r} (expected blue_green_service, duplicate, "
-            "direct or user_managed)",
+            (f"unknown deploymentstrategy {raw!r}" if raw else "no deploymentstrategy")
+            + " (Keptn's are direct, duplicate, blue_green_service and user_managed)",
             field="deploymentstrategy",
         )
     return name
@@ -83,65 +85,76 @@ class LocalDeployer:
             url = str(properties.get("url") or (primary or {}).get("url") or "")
             ctx.say(f"deployment: user_managed, nothing to start (traffic: {url or 'unknown'})")
             return Deployment(strategy=USER_MANAGED, url=url, deployment_names=("user-managed",))
-        if strategy == DIRECT:
-            return self._deploy_direct(ctx, ctx.image, ctx.tag)
-        return self._deploy_canary(ctx)
+        lease.acquire(ctx.workdir, ctx.stage, ctx.service, tag=ctx.tag,
+                      timeout=float(ctx.settings.stage_lock_timeout), say=ctx.say)
+        try:
+            _retire_leftovers(ctx)
+            if strategy == DIRECT:
+                return self._deploy_direct(ctx, ctx.image, ctx.tag)
+            return self._deploy_canary(ctx)
+        except BaseException:
+            lease.release(ctx.workdir, ctx.stage, ctx.service)
+            raise
 
     @pytest.hookimpl(trylast=True)
     def pytest_keptn_release(self, ctx: StageContext, deployment: Deployment) -> bool:
         if deployment.strategy != BLUE_GREEN:
+            lease.release(ctx.workdir, ctx.stage, ctx.service)
             return True  # direct and user_managed: nothing to promote (as helm-service)
         traffic, primary_job, canary_job = jobs(ctx)
+        ours = _ours(deployment, "canary")
         with st.locked(ctx.workdir) as data:
             canary = st.get(data, ctx.stage, ctx.service, "canary")
             old = st.get(data, ctx.stage, ctx.service, "primary")
-            if canary is None:
-                raise DeployError(f"release in {ctx.stage}: no canary of {ctx.service} to promote")
+            if ours is None or canary is None or not _same(canary, ours):
+                raise DeployError(
+                    f"release in {ctx.stage}: "
+                    + (f"the canary recorded for {ctx.service} ({_who(canary)}) is not the build "
+                       f"this sequence deployed ({_who(ours)})" if canary is not None
+                       else f"no canary of {ctx.service} to promote")
+                    + "; nothing promoted, the primary keeps serving")
             gone = _stopped(ctx, "canary", canary)
             if gone is not None:
                 st.put(data, ctx.stage, ctx.service, "canary", None)
                 raise DeployError(f"release in {ctx.stage}: {gone}")
-            promoted = dict(canary, role="primary", promoted=_now())
+            promoted = dict(canary, role="primary", promoted=st.now())
+            # The switch is recorded the moment it happens, with the old primary as
+            # "retiring" until it has stopped: a run killed in between leaves no process
+            # unrecorded (the next deployment or 'pytest_keptn stop' stops it).
             st.put(data, ctx.stage, ctx.service, "primary", promoted)
             st.put(data, ctx.stage, ctx.service, "canary", None)
+            if old is not None and not _same(old, promoted):
+                st.put(data, ctx.stage, ctx.service, "retiring", dict(old, role="retiring"))
         procs.update(int(promoted["pid"]), role="primary", keep=bool(ctx.settings.keep_primaries))
         address = _address(promoted)
         labels = _labels(ctx, "primary", promoted)
         ctx.targets.register(primary_job, address, labels)
         ctx.targets.register(traffic, address, labels)
         ctx.targets.unregister(canary_job)
-        if old is not None and int(old["pid"]) != int(promoted["pid"]):
-            _stop(old)
+        note = ""
+        if old is not None and not _same(old, promoted):
+            note = _stop(old)
+            with st.locked(ctx.workdir) as data:
+                if _same(st.get(data, ctx.stage, ctx.service, "retiring"), old):
+                    st.put(data, ctx.stage, ctx.service, "retiring", None)
+        lease.release(ctx.workdir, ctx.stage, ctx.service)
         ctx.say(
             f"release: {ctx.service}:{promoted['tag']} is the primary of {ctx.stage} at "
-            f"{promoted['url']}" + (f" (stopped {old['tag']}, pid {old['pid']})" if old else "")
+            f"{promoted['url']}" + (f" (stopped {old['tag']}, pid {old['pid']}{note})"
+                                    if old else "")
         )
         return True
 
     @pytest.hookimpl(trylast=True)
-    def pytest_keptn_rollback(self, ctx: StageContext, deployment: Deployment) -> bool:
-        traffic, _, canary_job = jobs(ctx)
+    def pytest_keptn_rollback(self, ctx: StageContext, deployment: Deployment) -> bool | str:
         if deployment.strategy == USER_MANAGED:
             return True
-        if deployment.strategy == DIRECT:
-            return self._rollback_direct(ctx)
-        with st.locked(ctx.workdir) as data:
-            canary = st.get(data, ctx.stage, ctx.service, "canary")
-            st.put(data, ctx.stage, ctx.service, "canary", None)
-        if canary is not None:
-            _stop(canary)
-        ctx.targets.unregister(canary_job)
-        primary = _live(ctx.workdir, ctx.stage, ctx.service, "primary")
-        if primary is not None:
-            ctx.targets.register(traffic, _address(primary), _labels(ctx, "primary", primary))
-            ctx.say(
-                f"rollback: stopped canary {ctx.service}:{canary['tag'] if canary else '?'}; "
-                f"primary {primary['tag']} keeps serving at {primary['url']}"
-            )
-        else:
-            ctx.targets.unregister(traffic)
-            ctx.say(f"rollback: stopped the canary; {ctx.stage} has no primary")
-        return True
+        try:
+            if deployment.strategy == DIRECT:
+                return self._rollback_direct(ctx, deployment)
+            return self._rollback_canary(ctx, deployment)
+        finally:
+            lease.release(ctx.workdir, ctx.stage, ctx.service)
 
     @pytest.hookimpl(trylast=True)
     def pytest_keptn_check_deployment(self, ctx: StageContext, deployment: Deployment) -> str | None:
@@ -157,11 +170,6 @@ class LocalDeployer:
 
     def _deploy_canary(self, ctx: StageContext) -> Deployment:
         traffic, primary_job, canary_job = jobs(ctx)
-        with st.locked(ctx.workdir) as data:
-            leftover = st.get(data, ctx.stage, ctx.service, "canary")
-            st.put(data, ctx.stage, ctx.service, "canary", None)
-        if leftover is not None:
-            _stop(leftover)  # an earlier canary that was neither released nor rolled back
         primary = _live(ctx.workdir, ctx.stage, ctx.service, "primary")
         canary = _start(ctx, "canary", ctx.image, ctx.tag)
         with st.locked(ctx.workdir) as data:
@@ -186,6 +194,35 @@ class LocalDeployer:
             details={"canary": canary, "primary": primary},
         )
 
+    def _rollback_canary(self, ctx: StageContext, deployment: Deployment) -> str:
+        traffic, _, canary_job = jobs(ctx)
+        ours = _ours(deployment, "canary")
+        with st.locked(ctx.workdir) as data:
+            canary = st.get(data, ctx.stage, ctx.service, "canary")
+            if ours is not None and _same(canary, ours):
+                st.put(data, ctx.stage, ctx.service, "canary", None)
+            promoted = ours is not None and _same(
+                st.get(data, ctx.stage, ctx.service, "primary"), ours)
+        if promoted:
+            assert ours is not None
+            raise DeployError(
+                f"rollback in {ctx.stage}: nothing rolled back: {ctx.service}:{ours.get('tag')} "
+                f"(pid {ours.get('pid')}) had already been released and is the primary")
+        note = _stop(ours) if ours is not None else ""
+        if ours is not None and _same(canary, ours):
+            ctx.targets.unregister(canary_job)
+        what = (f"stopped canary {ctx.service}:{ours.get('tag')} (pid {ours.get('pid')}{note})"
+                if ours is not None else "no canary of this sequence to stop")
+        primary = _live(ctx.workdir, ctx.stage, ctx.service, "primary")
+        if primary is not None:
+            ctx.targets.register(traffic, _address(primary), _labels(ctx, "primary", primary))
+            ctx.say(f"rollback: {what}; primary {primary['tag']} keeps serving at "
+                    f"{primary['url']}")
+            return f"{what}; primary {primary['tag']} keeps serving"
+        ctx.targets.unregister(traffic)
+        ctx.say(f"rollback: {what}; {ctx.stage} has no primary")
+        return f"{what}; {ctx.stage} has no primary"
+
     # -- direct -----------------------------------------------------------------------------
 
     def _deploy_direct(self, ctx: StageContext, image: str, tag: str) -> Deployment:
@@ -198,12 +235,17 @@ class LocalDeployer:
             if old is not None:
                 st.put(data, ctx.stage, ctx.service, "previous",
                        {"image": old["image"], "tag": old["tag"]})
+                st.put(data, ctx.stage, ctx.service, "retiring", dict(old, role="retiring"))
         ctx.targets.register(traffic, _address(new), _labels(ctx, "direct", new))
         ctx.targets.unregister(canary_job)
         ctx.targets.unregister(primary_job)
+        note = ""
         if old is not None:
-            _stop(old)
-        ctx.say(f"deployment: {ctx.service}:{tag} serves {ctx.stage} at {new['url']} (direct)")
+            note = _stop(old)
+            with st.locked(ctx.workdir) as data:
+                st.put(data, ctx.stage, ctx.service, "retiring", None)
+        ctx.say(f"deployment: {ctx.service}:{tag} serves {ctx.stage} at {new['url']} (direct)"
+                + (f"; stopped {old['tag']} (pid {old['pid']}{note})" if old else ""))
         return Deployment(
             strategy=DIRECT,
             url=str(new["url"]),
@@ -212,16 +254,34 @@ class LocalDeployer:
             details={"direct": new},
         )
 
-    def _rollback_direct(self, ctx: StageContext) -> bool:
+    def _rollback_direct(self, ctx: StageContext, deployment: Deployment) -> str:
+        traffic = ctx.job
+        ours = _ours(deployment, "direct")
         data = st.read(ctx.workdir)
+        current = st.get(data, ctx.stage, ctx.service, "primary")
+        if ours is None or not _same(current, ours):
+            # another build serves the stage (or nothing does): not ours to touch
+            ctx.say(f"rollback: {ctx.service}:{ctx.tag} (direct) no longer serves {ctx.stage}; "
+                    "nothing to roll back")
+            return f"{ctx.service}:{ctx.tag} no longer serves {ctx.stage}; nothing rolled back"
         previous = st.get(data, ctx.stage, ctx.service, "previous")
         if previous is None:
-            ctx.say(f"rollback: {ctx.stage} has no earlier direct build to return to")
-            return True
+            note = _stop(ours)
+            with st.locked(ctx.workdir) as fresh:
+                if _same(st.get(fresh, ctx.stage, ctx.service, "primary"), ours):
+                    st.put(fresh, ctx.stage, ctx.service, "primary", None)
+            ctx.targets.unregister(traffic)
+            what = (f"stopped {ctx.service}:{ctx.tag} (direct, pid {ours['pid']}{note}); no "
+                    f"earlier build to return to: {ctx.stage} now serves nothing")
+            ctx.say(f"rollback: {what}")
+            return what
         self._deploy_direct(ctx, str(previous["image"]), str(previous["tag"]))
-        with st.locked(ctx.workdir) as data:
-            st.put(data, ctx.stage, ctx.service, "previous", None)
-        return True
+        with st.locked(ctx.workdir) as fresh:
+            st.put(fresh, ctx.stage, ctx.service, "previous", None)
+        what = (f"restarted the previous build {ctx.service}:{previous['tag']} (direct) in place "
+                f"of {ctx.tag}")
+        ctx.say(f"rollback: {what}")
+        return what
 
 
 # -- module API -------------------------------------------------------------------------------
@@ -249,11 +309,16 @@ def stop_all(
                         which is not None and not which(role, inst)):
                     continue
                 pid = int(inst["pid"])
-                ran = procs.stop_pid(pid, start_ticks=inst.get("start_ticks"))
+                behind = procs.left_behind(pid, start_ticks=inst.get("start_ticks"),
+                                           tag=inst.get("proc_tag"))
+                ran = procs.stop_pid(pid, start_ticks=inst.get("start_ticks"),
+                                     tag=inst.get("proc_tag"))
                 procs.forget(pid)
                 del entry[role]
                 what = f"{name} {role} {inst.get('image', '')}:{inst.get('tag', '')} (pid {pid})"
-                lines.append(f"stopped {what}" if ran else f"{what} was not running")
+                lines.append(f"stopped {what}" if ran else f"{what} was not running"
+                             + (f"; stopped what it left behind: {procs.describe_pids(behind)}"
+                                if behind else ""))
         data["services"] = {} if which is None else {
             name: entry for name, entry in data["services"].items() if entry}
     return lines
@@ -265,13 +330,17 @@ def cleanup_run(workdir: Path, run_id: str, *, keep_primaries: bool) -> list[str
     end would have (canaries always, primaries unless ``keep_primaries``)."""
     if not run_id:
         return []
-    return stop_all(workdir, lambda role, inst: inst.get("run") == run_id
-                    and (role == "canary" or not keep_primaries))
+    lines = stop_all(workdir, lambda role, inst: inst.get("run") == run_id
+                     and (role in ("canary", "retiring") or not keep_primaries))
+    lease.release_run(Path(workdir), run_id)
+    return lines
 
 
 def cleanup_session() -> list[int]:
     """Stop every process this session started, except primaries kept by ``keep_primaries``."""
     stopped = procs.cleanup_session()
+    if not procs.handing_over():  # an xdist worker leaves its leases to the controller
+        lease.release_held()
     for pid, popen in list(_POPENS.items()):
         if popen.poll() is None:
             # A primary kept serving after this session, on purpose: detach it, so that the
@@ -284,8 +353,37 @@ def cleanup_session() -> list[int]:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def _same(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Whether two records are the same process (pid and start time)."""
+    return (a is not None and b is not None and int(a.get("pid") or 0) == int(b.get("pid") or -1)
+            and a.get("start_ticks") == b.get("start_ticks"))
+
+
+def _ours(deployment: Deployment, role: str) -> dict[str, Any] | None:
+    """The instance this sequence deployed, as its deployment task recorded it."""
+    inst = deployment.details.get(role)
+    return inst if isinstance(inst, dict) and "pid" in inst else None
+
+
+def _who(inst: dict[str, Any] | None) -> str:
+    if inst is None:
+        return "none"
+    return f"{inst.get('tag')}, pid {inst.get('pid')}" + (
+        f", run {inst['run']}" if inst.get("run") else "")
+
+
+def _retire_leftovers(ctx: StageContext) -> None:
+    """With the stage's lease taken, a recorded canary or retiring primary belongs to a run
+    that is gone (killed before its release or rollback finished): stop it."""
+    with st.locked(ctx.workdir) as data:
+        leftovers = [(role, inst) for role in ("canary", "retiring")
+                     if (inst := st.get(data, ctx.stage, ctx.service, role)) is not None]
+        for role, _ in leftovers:
+            st.put(data, ctx.stage, ctx.service, role, None)
+    for role, inst in leftovers:
+        note = _stop(inst)
+        ctx.say(f"deployment: stopped the {role} {inst.get('tag')} (pid {inst.get('pid')}{note}) "
+                "left by an earlier run")
 
 
 def _path(value: object) -> Path | None:
@@ -345,13 +443,18 @@ def _live(workdir: Path, stage: str, service: str, role: str) -> dict[str, Any] 
     return None
 
 
-def _stop(inst: dict[str, Any]) -> None:
+def _stop(inst: dict[str, Any]) -> str:
+    """Stop an instance and everything it started; says what it had left behind, if anything."""
     pid = int(inst["pid"])
-    procs.stop_pid(pid, start_ticks=inst.get("start_ticks"))
+    ticks, tag = inst.get("start_ticks"), inst.get("proc_tag")
+    behind = procs.left_behind(pid, start_ticks=ticks, tag=tag)
+    procs.stop_pid(pid, start_ticks=ticks, tag=tag)
     procs.forget(pid)
     popen = _POPENS.pop(pid, None)
     if popen is not None:
         popen.poll()
+    return (f"; it had exited and left {len(behind)} process(es) behind, now stopped: "
+            f"{procs.describe_pids(behind)}" if behind else "")
 
 
 def _command(ctx: StageContext, image: str, tag: str, port: int) -> list[str]:
@@ -366,8 +469,11 @@ def _command(ctx: StageContext, image: str, tag: str, port: int) -> list[str]:
         "image": image, "tag": tag, "port": str(port), "stage": ctx.stage,
         "service": ctx.service, "project": ctx.project, "python": sys.executable,
     }
+    quoted = {name: shlex.quote(value) for name, value in values.items()}
     try:
-        return [part.format(**values) for part in shlex.split(str(template))]
+        parts = shlex.split(str(template))
+        script = _shell_script_index(parts)
+        return [part.format(**(quoted if i == script else values)) for i, part in enumerate(parts)]
     except (KeyError, IndexError, ValueError) as exc:
         raise DeployError(
             f"bad build command template {template!r}: {exc!r} (placeholders: "
@@ -376,19 +482,45 @@ def _command(ctx: StageContext, image: str, tag: str, port: int) -> list[str]:
         ) from None
 
 
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"})
+
+
+def _shell_script_index(parts: list[str]) -> int | None:
+    """The index of the script in ``sh -c 'script'`` (``bash -ec``, ``env X=1 sh -c`` ...):
+    its placeholders are shell-quoted, so a tag like ``v1$(touch x)`` stays a word."""
+    for i, part in enumerate(parts):
+        if os.path.basename(part) not in SHELLS:
+            continue
+        command_option = False
+        for j in range(i + 1, len(parts)):
+            arg = parts[j]
+            if arg.startswith("-") and arg != "-" and not command_option:
+                command_option = arg != "--" and "c" in arg.lstrip("-") and not arg.startswith("--")
+                continue
+            return j if command_option else None
+        return None
+    return None
+
+
 def _start(ctx: StageContext, role: str, image: str, tag: str) -> dict[str, Any]:
     """Start one build and wait until its health path answers; DeployError otherwise."""
     port = procs.free_port()
     argv = _command(ctx, image, tag, port)
     logs = ctx.workdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     safe_tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in tag) or "untagged"
     log = logs / f"{ctx.stage}-{ctx.service}-{role}-{safe_tag}-{stamp}.log"
     cwd = ctx.root.parent
     what = f"{ctx.service}:{tag} ({role}) in {ctx.stage}"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(log, "ab") as out:
+    proc_tag = procs.new_tag()
+    env = procs.tagged_env(proc_tag, dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(log, "ab")
+    except OSError as exc:  # a full or read-only state folder
+        raise DeployError(f"cannot write the build's log: {exc.strerror or exc}",
+                          file=str(log)) from None
+    with out:
         try:
             popen = subprocess.Popen(
                 argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -398,18 +530,29 @@ def _start(ctx: StageContext, role: str, image: str, tag: str) -> dict[str, Any]
             raise DeployError(f"cannot start {what}: {argv[0]}: {exc.strerror or exc}") from None
     _POPENS[popen.pid] = popen
     procs.track(procs.Started(popen.pid, role, on_stop=lambda pid: st.drop_pid(ctx.workdir, pid),
-                              handed_over=lambda pid: st.recorded(ctx.workdir, pid)))
+                              handed_over=lambda pid: st.recorded(ctx.workdir, pid),
+                              tag=proc_tag))
     url = f"http://127.0.0.1:{port}"
     health = url + "/" + str(ctx.settings.health_path or "/").lstrip("/")
     why = procs.wait_ready(health, lambda: popen.poll() is None, float(ctx.settings.deploy_timeout))
     if why is not None:
         code = popen.poll()
-        procs.stop_pid(popen.pid)
+        behind = procs.left_behind(popen.pid, tag=proc_tag) if code is not None else set()
+        procs.stop_pid(popen.pid, tag=proc_tag)
         procs.forget(popen.pid)
         _POPENS.pop(popen.pid, None)
         code = popen.wait() if code is None else code
-        reason = (f"the build exited with code {code} before {health} answered"
-                  if why == "exited" else f"{health} {why}")
+        if why == "exited":
+            reason = f"the build exited with code {code} before {health} answered"
+        elif why.startswith("answered HTTP 4"):
+            reason = (f"{health} {why}: the build runs but does not serve that path; set "
+                      "--keptn-health-path to a path it answers with 2xx")
+        else:
+            reason = f"{health} {why}"
+        if behind:
+            reason += (f"; it left {len(behind)} process(es) behind (stopped now: "
+                       f"{procs.describe_pids(behind)}); a command that daemonizes cannot be "
+                       "tracked, run the server in the foreground")
         raise DeployError(
             f"deployment of {what} failed: {reason}; command: {shlex.join(argv)}; "
             f"log {log}: {procs.log_tail(log) or '(empty)'}"
@@ -424,8 +567,9 @@ def _start(ctx: StageContext, role: str, image: str, tag: str) -> dict[str, Any]
         "tag": tag,
         "role": role,
         "strategy": DIRECT if role == "direct" else BLUE_GREEN,
-        "started": _now(),
+        "started": st.now(),
         "log": str(log),
         "command": argv,
         "deployer": "local",
+        "proc_tag": proc_tag,
     }

@@ -10,16 +10,25 @@ primaries when the user asked to keep them serving.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+# Every process we start carries ``PYTEST_KEPTN_PROC=<tag>`` in its environment, and so does
+# everything it starts (a shell's server, Locust's workers, a daemon that left the process
+# group): stopping it finds them all in /proc, even after the group's leader has died.
+TAG_ENV = "PYTEST_KEPTN_PROC"
 
 
 @dataclass
@@ -32,6 +41,7 @@ class Started:
     on_stop: Callable[[int], None] | None = None  # e.g. drop it from the state file
     # whether another process of the run took it over (see ``hand_over``)
     handed_over: Callable[[int], bool] | None = None
+    tag: str | None = None  # its TAG_ENV value
 
 
 _LOCK = threading.RLock()
@@ -50,9 +60,25 @@ def hand_over(run_id: str) -> None:
     _HAND_OVER, RUN_ID = True, run_id
 
 
+def handing_over() -> bool:
+    return _HAND_OVER
+
+
 def set_run(run_id: str) -> None:
     global RUN_ID
     RUN_ID = run_id
+
+
+def run_owner() -> tuple[int, int | None]:
+    """The process that owns this run (pid, start ticks): the session's own process, or the
+    xdist controller whose run folder (``RUN_ID``) says so in its ``owner`` file."""
+    if RUN_ID:
+        try:
+            pid, ticks = (int(x) for x in (Path(RUN_ID) / "owner").read_text().split())
+            return pid, ticks
+        except (OSError, ValueError):
+            pass
+    return os.getpid(), process_start_ticks(os.getpid())
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -97,28 +123,108 @@ def alive(pid: int, start_ticks: int | None = None) -> bool:
     return start_ticks is None or ticks == start_ticks
 
 
-def stop_pid(pid: int, *, timeout: float = 5.0, start_ticks: int | None = None) -> bool:
-    """SIGTERM the process group of ``pid``, then SIGKILL after ``timeout``. True if it was running."""
-    if not alive(pid, start_ticks):
-        _reap(pid)
-        return False
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
+def new_tag() -> str:
+    return uuid.uuid4().hex
+
+
+def tagged_env(tag: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child started with ``tag`` (see ``TAG_ENV``)."""
+    return dict(os.environ if base is None else base, **{TAG_ENV: tag})
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if not fields or fields[0] == "Z" else fields
+
+
+def _pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+def members(pid: int, tag: str | None = None) -> set[int]:
+    """The live processes of the process group ``pid`` and those carrying ``tag``."""
+    me = os.getpid()
+    needle = f"{TAG_ENV}={tag}".encode() if tag else None
+    found: set[int] = set()
+    for other in _pids():
+        if other == me:
+            continue
+        fields = _stat_fields(other)
+        if fields is None:
+            continue
+        if len(fields) > 2 and fields[2] == str(pid):
+            found.add(other)
+        elif needle is not None:
             try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+                with open(f"/proc/{other}/environ", "rb") as env:
+                    if needle in env.read().split(b"\0"):
+                        found.add(other)
+            except OSError:
+                continue
+    return found
+
+
+def describe_pids(pids: set[int]) -> str:
+    """``pid 12 (python -m helloserver ...), pid 13 (...)`` for a message."""
+    out = []
+    for pid in sorted(pids):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace").strip()
+        except OSError:
+            cmd = "?"
+        out.append(f"pid {pid} ({cmd[:80]})")
+    return ", ".join(out)
+
+
+def left_behind(pid: int, *, start_ticks: int | None = None, tag: str | None = None) -> set[int]:
+    """Processes of the build started as ``pid`` still running although ``pid`` has exited."""
+    if alive(pid, start_ticks):
+        return set()
+    if start_ticks is not None and process_start_ticks(pid) is not None:
+        return members(-1, tag) if tag else set()  # the pid is recycled: only the tag counts
+    return members(pid, tag)
+
+
+def stop_pid(pid: int, *, timeout: float = 5.0, start_ticks: int | None = None,
+             tag: str | None = None) -> bool:
+    """SIGTERM the process group of ``pid`` and every process carrying ``tag``, then SIGKILL
+    what is left after ``timeout``. The group is signalled even when its leader has exited
+    (a shell killed before its server, a Locust master before its workers). True if ``pid``
+    itself was running."""
+    running = alive(pid, start_ticks)
+    if not running:
+        _reap(pid)
+    # a live process with this pid but another start time is someone else's: spare its group
+    recycled = start_ticks is not None and not running and process_start_ticks(pid) is not None
+    group = -1 if recycled else pid
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        victims = members(group, tag) if (tag or not recycled) else set()
+        if not victims and not alive(pid, start_ticks):
+            return running
+        if not recycled:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+            if running:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+        for other in victims:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(other, sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             _reap(pid)
-            if not alive(pid):
-                return True
-            time.sleep(0.02)
-    return True
+            if not alive(pid, start_ticks) and not members(group, tag):
+                return running
+            time.sleep(0.05)
+    return running
 
 
 def _reap(pid: int) -> None:
@@ -133,7 +239,8 @@ def _reap(pid: int) -> None:
 def wait_ready(
     url: str, is_running: Callable[[], bool], timeout: float, *, interval: float = 0.05
 ) -> str | None:
-    """Poll ``url`` until it answers 2xx. Returns None when ready, else why not."""
+    """Poll ``url`` until it answers 2xx. Returns None when ready, else why not (at once for a
+    4xx answer)."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while True:
@@ -145,6 +252,10 @@ def wait_ready(
                     return None
                 last = f"HTTP {response.status}"
         except urllib.error.HTTPError as exc:
+            if 400 <= exc.code < 500:
+                # the build is up and says this path does not exist or is not for us: waiting
+                # out the timeout would not change that
+                return f"answered HTTP {exc.code}"
             last = f"HTTP {exc.code}"
         except (OSError, ValueError) as exc:
             last = str(getattr(exc, "reason", exc))
@@ -214,7 +325,7 @@ def cleanup_session() -> list[int]:
             if taken:
                 forget(started.pid)
                 continue
-        if stop_pid(started.pid, timeout=3.0):
+        if stop_pid(started.pid, timeout=3.0, tag=started.tag):
             stopped.append(started.pid)
         forget(started.pid)
         if started.on_stop is not None:
@@ -223,6 +334,49 @@ def cleanup_session() -> list[int]:
             except Exception:  # bookkeeping must never stop the cleanup
                 pass
     return stopped
+
+
+@contextlib.contextmanager
+def shielded(what: str) -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back during ``what`` (a release that must finish once it has
+    switched): the first signal is raised when the block ends, a second one at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous: dict[int, Any] = {}
+
+    def defer(signum: int, frame: object) -> None:
+        if pending:  # an impatient second signal: stop now, as the previous handler would
+            pending.clear()
+            _deliver(signum, previous.get(signum))
+            return
+        pending.append(signum)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"\n[keptn] {signal.Signals(signum).name} during {what}: finishing "
+                             "it first (signal again to stop at once)\n")
+            sys.stderr.flush()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):
+            previous[sig] = signal.signal(sig, defer)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signum, handler)
+        if pending:
+            _deliver(pending[0], previous.get(pending[0]))
+
+
+def _deliver(signum: int, handler: Any) -> None:
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signum)
 
 
 class Terminated(KeyboardInterrupt):

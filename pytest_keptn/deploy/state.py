@@ -3,7 +3,10 @@
 ``<workdir>/deploy-state.json``::
 
     {"version": 1,
-     "services": {"<stage>/<service>": {"primary": {...}, "canary": {...}}}}
+     "services": {"<stage>/<service>": {"primary": {...}, "canary": {...}}},
+     "leases": {"<stage>/<service>": {"run": ..., "pid": ..., ...}}}
+
+``leases`` says which live run is delivering a stage/service (:mod:`.lease`).
 
 Each instance records ``pid``, ``start_ticks`` (to detect a recycled pid), ``port``, ``url``,
 ``image``, ``tag``, ``strategy``, ``started`` (UTC ISO time), ``log`` and ``deployer``.
@@ -19,6 +22,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,10 @@ def state_path(workdir: Path) -> Path:
 
 def key(stage: str, service: str) -> str:
     return f"{stage}/{service}"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _empty() -> State:
@@ -58,16 +66,21 @@ def read(workdir: Path) -> State:
 
 def _write(workdir: Path, data: State) -> None:
     path = state_path(workdir)
-    fd, tmp = tempfile.mkstemp(prefix=".deploy-state.", dir=path.parent)
+    tmp = ""
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".deploy-state.", dir=path.parent)
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full or read-only state folder: one line, the path
+            raise DeployError(f"cannot write the deployer state: {exc.strerror or exc}",
+                              file=str(path)) from None
         raise
 
 
@@ -75,8 +88,14 @@ def _write(workdir: Path, data: State) -> None:
 def locked(workdir: Path) -> Iterator[State]:
     """Read-modify-write the state under an exclusive lock; the yielded dict is written back."""
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    with open(workdir / (STATE_FILE + ".lock"), "a+") as lock:
+    lock_path = workdir / (STATE_FILE + ".lock")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path, "a+")
+    except OSError as exc:
+        raise DeployError(f"cannot use the state folder: {exc.strerror or exc}",
+                          file=str(lock_path)) from None
+    with lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
             data = read(workdir)

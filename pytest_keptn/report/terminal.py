@@ -78,8 +78,8 @@ def explain_sequence(state: SequenceState) -> str:
     lines = [f"{state.stage}.{state.sequence}: {state.result} — {state.message}"]
     for task in state.tasks:
         lines.append(f"  {task.name:<11} {task.result:<8} {task.seconds:6.1f}s  {task.message}")
-    if state.rolled_back:
-        lines.append("  the canary was rolled back; the primary keeps serving")
+    if state.rollback_note:
+        lines.append(f"  rollback: {state.rollback_note}")
     return "\n".join(lines)
 
 
@@ -123,7 +123,7 @@ def render_gate_tables(states: Sequence[SequenceState], pipeline: Pipeline, outc
                 out.append(f"  note: an objective failed inside a passing gate ({state.stage}: "
                            f"{ev['result']})")
         tasks = ", ".join(f"{t.name} {t.result}" for t in state.tasks)
-        out.append(f"{label}: {state.result} [{tasks}]" + (" (canary rolled back)" if state.rolled_back else ""))
+        out.append(f"{label}: {state.result} [{tasks}]" + (" (rolled back)" if state.rolled_back else ""))
     if outcome.failed:
         out.append("RESULT: fail — " + "; ".join(outcome.failed))
     elif outcome.warned:

@@ -14,6 +14,8 @@ from pytest_keptn.deploy.helm import HelmDeployer
 from pytest_keptn.errors import DeployError
 from pytest_keptn.model import Deployment, StageContext
 
+BG: dict[str, object] = {"deploymentstrategy": "blue_green_service"}
+
 STANDIN = """#!{python}
 import json, os, sys
 with open(os.environ["HELM_RECORD"], "a") as out:
@@ -62,7 +64,7 @@ def upgrade(release: str, chart: str) -> list[str]:
 def test_blue_green_command_contract(helm: Path, tmp_path: Path) -> None:
     c = ctx(tmp_path)
     chart = str(tmp_path / "helm-charts" / "carts")
-    deployment = HelmDeployer().pytest_keptn_deploy(c, {})
+    deployment = HelmDeployer().pytest_keptn_deploy(c, BG)
     assert calls(helm) == [upgrade("carts", chart)]
     assert deployment.strategy == "blue_green_service"
     assert deployment.deployment_names == ("canary",)
@@ -104,7 +106,7 @@ def test_failures_carry_helm_stderr(
     bg = Deployment(strategy="blue_green_service", url="http://x")
     with pytest.raises(DeployError) as info:
         if step == "deploy":
-            deployer.pytest_keptn_deploy(c, {})
+            deployer.pytest_keptn_deploy(c, BG)
         elif step == "release":
             deployer.pytest_keptn_release(c, bg)
         else:
@@ -118,7 +120,7 @@ def test_failures_carry_helm_stderr(
 def test_no_helm_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DeployError, match="helm executable is not on PATH"):
-        HelmDeployer().pytest_keptn_deploy(ctx(tmp_path), {})
+        HelmDeployer().pytest_keptn_deploy(ctx(tmp_path), BG)
 
 
 def _cluster_reason() -> str | None:
@@ -143,7 +145,7 @@ def test_helm_end_to_end_against_a_real_cluster(tmp_path: Path) -> None:
         settings=Settings(helm_chart=os.environ["PYTEST_KEPTN_HELM_CHART"]),
     )
     deployer = HelmDeployer()
-    deployment = deployer.pytest_keptn_deploy(c, {})
+    deployment = deployer.pytest_keptn_deploy(c, BG)
     try:
         assert deployer.pytest_keptn_release(c, deployment) is True
     finally:

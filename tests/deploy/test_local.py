@@ -34,7 +34,7 @@ def deployer() -> local.LocalDeployer:
 def test_canary_primary_life_cycle(make_ctx: MakeCtx) -> None:
     d = deployer()
     ctx1 = make_ctx("v0.1.1")
-    first = d.pytest_keptn_deploy(ctx1, {})  # default strategy: blue/green
+    first = d.pytest_keptn_deploy(ctx1, {"deploymentstrategy": "blue_green_service"})
     assert first.strategy == "blue_green_service" and first.deployment_names == ("canary",)
     targets = ctx1.targets
     assert isinstance(targets, RecordingTargets)
@@ -56,7 +56,7 @@ def test_canary_primary_life_cycle(make_ctx: MakeCtx) -> None:
     canary_pid = second.instances[0].pid
     assert canary_pid is not None and procs.alive(canary_pid)
 
-    assert d.pytest_keptn_rollback(ctx2, second) is True
+    assert "stopped canary helloservice:v0.1.2" in str(d.pytest_keptn_rollback(ctx2, second))
     assert not procs.alive(canary_pid)
     assert targets.jobs[JOB] == primary.removeprefix("http://")
     assert JOB + "-canary" not in targets.jobs
@@ -179,7 +179,7 @@ def test_state_survives_between_processes(make_ctx: MakeCtx, project: Path) -> N
             settings=Settings(local_command={"{python} -m helloserver --port {port} --tag {tag}"!r},
                               keep_primaries=True))
         d = LocalDeployer()
-        dep = d.pytest_keptn_deploy(ctx, {{}})
+        dep = d.pytest_keptn_deploy(ctx, {{"deploymentstrategy": "duplicate"}})
         d.pytest_keptn_release(ctx, dep)
         print(dep.url)
     """)
@@ -213,9 +213,9 @@ def ctx(tag):
                           keep_primaries=keep),
         progress=lambda line: print(line, flush=True))
 d = LocalDeployer()
-first = d.pytest_keptn_deploy(ctx("v0.1.1"), {})
+first = d.pytest_keptn_deploy(ctx("v0.1.1"), {"deploymentstrategy": "duplicate"})
 d.pytest_keptn_release(ctx("v0.1.1"), first)
-canary = d.pytest_keptn_deploy(ctx("v0.1.3"), {})
+canary = d.pytest_keptn_deploy(ctx("v0.1.3"), {"deploymentstrategy": "duplicate"})
 print(json.dumps({"primary": first.instances[0].pid, "canary": canary.instances[0].pid}), flush=True)
 run_locust(ctx("v0.1.3"), canary.url, root / "locustfile.py", users=2, spawn_rate=10, run_time=60)
 """
