@@ -66,6 +66,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("locust-workers", "local Locust worker processes under a master (0: one process)", kind="int", default=0),
     Option("locust-master-bind", "run Locust as a master bound to HOST:PORT for remote workers"),
     Option("locust-expect-workers", "remote workers the master waits for", kind="int", default=1),
+    Option("locust-hang-timeout", "seconds Locust may spend importing the locustfile, setting "
+           "up or stopping its users (on_stop) before the load fails naming the phase",
+           kind="float", default=30.0),
 )
 
 
@@ -116,6 +119,7 @@ class Settings:
     locust_workers: int = 0
     locust_master_bind: str | None = None
     locust_expect_workers: int = 1
+    locust_hang_timeout: float = 30.0
 
     @property
     def enabled(self) -> bool:

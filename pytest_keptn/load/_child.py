@@ -8,7 +8,9 @@ pytest process (ecosystem-notes.md §3.6). The parent reads one JSON object per 
   every second during the run (``rps`` over the last second);
 * ``{"event": "result", "start", "end", ...}`` once at the end: the load window (UTC, from
   the moment users start spawning to the moment they are stopped) and the statistics;
-* ``{"event": "error", "message"}`` when the run could not happen (exit code 2).
+* ``{"event": "error", "message"}`` when the run could not happen (exit code 2);
+* ``{"event": "phase", "phase"}`` when a phase that runs the locustfile's code begins
+  (``import``, ``setup``, ``stop``, ``quit``), so that the parent can say which one hung.
 
 Modes: one local process (default); ``--workers N``: a master on 127.0.0.1 with N local
 ``locust --worker`` processes; ``--master-bind HOST:PORT --expect-workers N``: a master that
@@ -55,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    emit("phase", phase="import")
     # Imported here, in the child only: this monkey-patches the process with gevent.
     import gevent
     import locust
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"locustfile {args.locustfile} failed to import: {type(exc).__name__}: {exc}")
     if not user_map:
         return fail(f"locustfile {args.locustfile} defines no User class")
+    emit("phase", phase="setup")
     env = Environment(user_classes=list(user_map.values()), host=args.host, events=locust.events)
 
     workers: list[subprocess.Popen[bytes]] = []
@@ -79,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             host, _, port = args.master_bind.rpartition(":")
             try:
                 runner: Any = env.create_master_runner(host or "127.0.0.1", int(port))
-            except (ValueError, SystemExit) as exc:
+            except (Exception, SystemExit) as exc:  # Locust's RPCError, or its sys.exit(1)
+                if "in use" in str(exc) or isinstance(exc, SystemExit):
+                    return fail(f"the Locust master cannot listen on {args.master_bind}: port "
+                                f"{port} is in use (--keptn-locust-master-bind)")
                 return fail(f"cannot bind the Locust master to {args.master_bind}: {exc}")
             expected = args.expect_workers
         elif args.workers:
@@ -140,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                      users=runner.user_count, requests=done, failures=total.num_failures,
                      rps=done - previous, p95=total.get_response_time_percentile(0.95) or 0)
                 previous = done
+        emit("phase", phase="stop")
         runner.stop()
         end = datetime.now(UTC)
         if distributed:
@@ -147,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         result = summarize(env, start, end)
         result["workers"] = expected
         emit("result", **result)
+        emit("phase", phase="quit")
         runner.quit()
         return 0
     finally:

@@ -41,6 +41,18 @@ DEFAULT_USERS = 10
 DEFAULT_SPAWN_RATE = 10.0
 DEFAULT_RUN_TIME = 10.0
 WORKER_WAIT = 120.0
+# How long a phase that runs the locustfile's own code may take (--keptn-locust-hang-timeout):
+# importing Locust and the locustfile takes a few seconds on a loaded 2-core machine.
+DEFAULT_HANG_TIMEOUT = 30.0
+PHASES = {
+    "start": "starting (the Python process before Locust is imported)",
+    "import": "importing Locust and the locustfile",
+    "setup": "setting up (the locustfile's init and test_start listeners)",
+    "waiting": "waiting for its workers",
+    "run": "running the load (the users' on_start or tasks do not yield)",
+    "stop": "stopping the users (a User's on_stop or a test_stop listener)",
+    "quit": "quitting",
+}
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
 
@@ -160,23 +172,30 @@ def run_locust(
             f"({mode}; log {log})")
     result: dict[str, Any] | None = None
     error: str | None = None
+    tag = procs.new_tag()
     with open(log, "ab") as err:
         child = subprocess.Popen(
             argv, cwd=locustfile.parent, stdout=subprocess.PIPE, stderr=err,
             stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+            env=procs.tagged_env(tag),
         )
-    procs.track(procs.Started(child.pid, "load"))
+    procs.track(procs.Started(child.pid, "load", tag=tag))
+    hang = float(settings.locust_hang_timeout or DEFAULT_HANG_TIMEOUT)
+    phase, limit = "start", hang
+    since = time.monotonic()
     try:
         assert child.stdout is not None
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
-        deadline = time.monotonic() + run_time + WORKER_WAIT + 60.0
         while True:
             try:
-                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+                line = lines.get(timeout=max(0.1, since + limit - time.monotonic()))
             except queue.Empty:
-                error = f"Locust did not finish within {run_time:g}s + grace; log {log}"
-                break
+                if result is None:
+                    error = (f"Locust hung {PHASES.get(phase, phase)} for more than {limit:g}s "
+                             f"(--keptn-locust-hang-timeout={hang:g}); log {log}"
+                             + (f": {procs.log_tail(log, 3)}" if procs.log_tail(log, 3) else ""))
+                break  # after the result, a hung quit only costs its timeout
             if line is None:
                 break
             try:
@@ -186,7 +205,9 @@ def run_locust(
             if not isinstance(message, dict):
                 continue  # a locustfile printing 42 or [1]
             event = message.get("event")
-            if event == "ready":
+            if event == "phase":
+                phase, limit, since = str(message.get("phase")), hang, time.monotonic()
+            elif event == "ready":
                 # Locust is set up: once Prometheus scrapes every registered target (the new
                 # canary takes up to ~6 s to be discovered), the load window may start.
                 began = time.monotonic()
@@ -194,6 +215,7 @@ def run_locust(
                 ctx.say(f"load: Locust ready; Prometheus scrapes every target "
                         f"(waited {time.monotonic() - began:.1f}s); go")
                 go_file.touch()
+                phase, limit, since = "run", run_time + hang, time.monotonic()
             elif event == "status":
                 ctx.say(
                     f"load: {message['elapsed']:.0f}/{message['total']:g}s "
@@ -202,10 +224,12 @@ def run_locust(
                     f"p95={message['p95']:.0f}ms"
                 )
             elif event == "waiting":
+                phase, limit = "waiting", WORKER_WAIT + hang
                 ctx.say(f"load: waiting for Locust workers "
                         f"({message['workers']}/{message['expected']} connected)")
             elif event == "result":
                 result = message
+                phase, limit, since = "quit", hang, time.monotonic()
             elif event == "error":
                 error = str(message.get("message"))
         if error is None and result is None:
@@ -215,10 +239,10 @@ def run_locust(
     finally:
         if child.poll() is None:
             try:
-                child.wait(timeout=5 if result is not None else 0.1)
+                child.wait(timeout=5 if result is not None and phase != "quit" else 0.1)
             except subprocess.TimeoutExpired:
                 pass
-        procs.stop_pid(child.pid, timeout=2.0)
+        procs.stop_pid(child.pid, timeout=2.0, tag=tag)
         procs.forget(child.pid)
         child.poll()
         go_file.unlink(missing_ok=True)

@@ -323,3 +323,38 @@ def test_cleanup_run_stops_what_a_run_handed_over(tmp_path: Path) -> None:
         for p in sleepers:
             p.kill()
             p.wait()
+
+
+@pytest.mark.slow
+def test_health_path_answering_404_fails_at_once(make_ctx: MakeCtx) -> None:
+    """A build that is up but answers 404 on the health path fails the deployment as soon as
+    it answers, with a hint, instead of waiting out --keptn-deploy-timeout (issue 13)."""
+    ctx = make_ctx(health_path="/no-such-path", deploy_timeout=120.0)
+    started = time.monotonic()
+    with pytest.raises(DeployError) as info:
+        deployer().pytest_keptn_deploy(ctx, BG)
+    assert time.monotonic() - started < 60  # far below the 120 s deploy timeout
+    message = str(info.value)
+    assert "answered HTTP 404" in message and "--keptn-health-path" in message
+    assert "\n" not in message
+    assert procs.session_pids() == {}
+
+
+def test_full_state_folder_names_the_path(make_ctx: MakeCtx, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk (injected: fsync fails with ENOSPC, as it does on a full filesystem) is one
+    line naming the state file, not an internal error (issue 14 item 14)."""
+    import errno
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    ctx = make_ctx()
+    monkeypatch.setattr(st.os, "fsync", full)
+    with pytest.raises(DeployError) as info:
+        deployer().pytest_keptn_deploy(ctx, BG)
+    monkeypatch.undo()
+    message = str(info.value)
+    assert message == (f"{ctx.workdir / 'deploy-state.json'}: cannot write the deployer state: "
+                       "No space left on device")
+    assert procs.session_pids() == {}
+    assert not list(ctx.workdir.glob(".deploy-state.*"))  # no temporary file left

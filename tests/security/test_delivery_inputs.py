@@ -1,0 +1,124 @@
+"""Setup mistakes and hostile build names of a delivery (issue 13 point 2, issue 14 item 12).
+
+Each is a usage error (exit 4) in one line at configure time, before anything is deployed or
+recorded; and a value pasted into an ``sh -c`` command template stays one shell word.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_keptn.config import Settings
+from pytest_keptn.deploy import local
+from pytest_keptn.model import StageContext
+from tests.plugin.conftest import SHIPYARD, SLO
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
+
+INI = """\
+[pytest]
+keptn_root = keptn
+keptn_project = demo
+keptn_service = svc
+keptn_image = example/svc
+keptn_history = build/history.sqlite
+keptn_state_dir = build/state
+"""
+
+
+@pytest.fixture
+def builtin_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A Keptn project with the built-in deployer and load driver (no stand-in hooks)."""
+    pytester.makefile(".ini", pytest=INI)
+    (pytester.path / "keptn" / "hardening" / "svc" / "locust").mkdir(parents=True)
+    (pytester.path / "keptn" / "shipyard.yaml").write_text(SHIPYARD)
+    (pytester.path / "keptn" / "hardening" / "svc" / "slo.yaml").write_text(SLO)
+    (pytester.path / "keptn" / "hardening" / "svc" / "locust" / "locustfile.py").write_text(
+        "from locust import HttpUser\n")
+    return pytester
+
+
+def _usage_error(pytester: pytest.Pytester, *args: str) -> str:
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--keptn-stage=hardening",
+                                           *args, timeout=120)
+    err = result.stderr.str()
+    assert result.ret == 4, result.stdout.str() + err
+    lines = [line for line in err.splitlines() if "pytest-keptn" in line]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err + result.stdout.str()
+    # nothing started, nothing recorded
+    assert not (pytester.path / "build").exists(), list((pytester.path / "build").rglob("*"))
+    return lines[0]
+
+
+def test_local_deployer_without_command(builtin_project: pytest.Pytester) -> None:
+    line = _usage_error(builtin_project, "--keptn-tag=v1")
+    assert "--keptn-local-command" in line and "stage hardening" in line
+
+
+def test_deployment_without_tag(builtin_project: pytest.Pytester) -> None:
+    line = _usage_error(builtin_project, "--keptn-local-command={python} -m svc --port {port}")
+    assert "--keptn-tag" in line and "no tag" in line
+
+
+def test_locustfile_without_locust(builtin_project: pytest.Pytester) -> None:
+    # the standard way to make a module unimportable: None in sys.modules
+    builtin_project.makeconftest("import sys\nsys.modules['locust'] = None\n")
+    line = _usage_error(builtin_project, "--keptn-tag=v1",
+                        "--keptn-local-command={python} -m svc --port {port}")
+    assert "locustfile.py" in line and "Locust is not installed" in line
+    assert "pip install locust" in line
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--keptn-tag", "v1$(touch PWNED)"),
+    ("--keptn-tag", "v1;touch PWNED"),
+    ("--keptn-tag", "-rf"),
+    ("--keptn-tag", "x" * 129),
+    ("--keptn-image", "Example/Svc"),
+    ("--keptn-image", "svc`touch PWNED`"),
+    ("--keptn-image", "registry:5000/../svc"),
+])
+def test_tag_and_image_must_be_image_references(builtin_project: pytest.Pytester, option: str,
+                                                value: str) -> None:
+    args = [f"{option}={value}", "--keptn-local-command={python} -m svc --port {port}"]
+    if option != "--keptn-tag":
+        args.append("--keptn-tag=v1")
+    line = _usage_error(builtin_project, *args)
+    assert option in line and "is not a valid image" in line
+    assert not (builtin_project.path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("image", ["svc", "example/svc", "gabrieltanner/hello-server",
+                                   "registry.example.com:5000/team/my_svc", "svc:1.0",
+                                   "ghcr.io/a/b@sha256:" + "0" * 64])
+def test_valid_image_references_pass(image: str) -> None:
+    from pytest_keptn.deploy.checks import check_build
+
+    check_build(image, "v0.1.1-rc.1_2")
+
+
+@pytest.mark.slow
+def test_shell_template_placeholders_are_quoted(tmp_path: Path) -> None:
+    """A tag that reaches an ``sh -c`` template unvalidated (a plugin or API caller) stays one
+    word: nothing it contains runs."""
+    (tmp_path / "helloserver").symlink_to(EXAMPLE / "helloserver")
+    root = tmp_path / "keptn"
+    root.mkdir()
+    marker = tmp_path / "PWNED"
+    ctx = StageContext(
+        project="demo", service="svc", stage="hardening", image="svc",
+        tag=f"v1$(touch {marker})';touch {marker};'", root=root, workdir=root / ".keptn",
+        settings=Settings(local_command="sh -c 'exec {python} -m helloserver --port {port} "
+                          "--tag {tag}'", deploy_timeout=20.0),
+    )
+    try:
+        deployment = local.LocalDeployer().pytest_keptn_deploy(
+            ctx, {"deploymentstrategy": "direct"})
+        assert deployment.url
+    finally:
+        local.stop_all(ctx.workdir)
+        local.cleanup_session()
+    assert not marker.exists()
