@@ -15,20 +15,11 @@ from pytest_keptn.config import Settings
 from pytest_keptn.errors import LoadError
 from pytest_keptn.load.locust_driver import run_locust
 from pytest_keptn.model import StageContext
+from tests.load.conftest import LOCUSTFILE as USER
 from tests.load.conftest import start_helloserver
 
 pytestmark = pytest.mark.slow
 
-USER = """
-from locust import FastHttpUser, constant, task
-
-class Visitor(FastHttpUser):
-    wait_time = constant(0.05)
-
-    @task
-    def index(self):
-        self.client.get("/health")
-"""
 
 
 @pytest.fixture(scope="module")

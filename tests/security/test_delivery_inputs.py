@@ -13,19 +13,10 @@ import pytest
 from pytest_keptn.config import Settings
 from pytest_keptn.deploy import local
 from pytest_keptn.model import StageContext
-from tests.plugin.conftest import SHIPYARD, SLO
+from tests.plugin.conftest import INI, SHIPYARD, SLO
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 
-INI = """\
-[pytest]
-keptn_root = keptn
-keptn_project = demo
-keptn_service = svc
-keptn_image = example/svc
-keptn_history = build/history.sqlite
-keptn_state_dir = build/state
-"""
 
 
 @pytest.fixture
