@@ -5,7 +5,10 @@
   --set image.tag=<tag> --wait --timeout <helm_timeout>`` (the canary release);
   ``direct`` installs ``<service>`` the same way and it serves directly;
 * release: the same upgrade for ``<service>-primary``, then ``helm uninstall <service>``;
-* rollback: ``helm uninstall <service>`` (blue/green), ``helm rollback <service>`` (direct).
+* rollback: ``helm uninstall <service>`` (blue/green); ``helm rollback <service>`` (direct,
+  back to the previous build), or ``helm uninstall <service>`` when the deployment installed
+  the first build (the stage then serves nothing);
+* ``user_managed``: nothing is installed; the URL template says where the stage's traffic goes.
 
 The chart is ``--keptn-helm-chart`` or ``<project folder>/helm-charts/<service>``; the service
 URL comes from ``--keptn-helm-url-template`` with ``{service}``, ``{namespace}``, ``{release}``.
@@ -62,6 +65,19 @@ def run_helm(args: list[str], what: str) -> str:
     return done.stdout
 
 
+def _installed(release: str, ns: str) -> bool:
+    """Whether helm knows ``release`` in ``ns`` (``helm status`` answers 0)."""
+    exe = shutil.which("helm")
+    if exe is None:
+        return False
+    try:
+        done = subprocess.run([exe, "status", release, "--namespace", ns], capture_output=True,
+                              stdin=subprocess.DEVNULL, check=False)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
 class HelmDeployer:
     """Deploy, release and roll back with ``helm`` (the ``helm`` deployer)."""
 
@@ -72,6 +88,8 @@ class HelmDeployer:
         if strategy == USER_MANAGED:
             return Deployment(strategy=USER_MANAGED, url=url(ctx, ctx.service),
                               deployment_names=("user-managed",))
+        # direct: whether an earlier build exists that a rollback can return to
+        earlier = strategy == DIRECT and _installed(ctx.service, ns)
         self._upgrade(ctx, ctx.service, f"deployment of {ctx.service}:{ctx.tag} in {ns}")
         role = "canary" if strategy == BLUE_GREEN else "direct"
         where = url(ctx, ctx.service)
@@ -83,7 +101,8 @@ class HelmDeployer:
             deployment_names=(role,),
             instances=(Instance(role=role, url=where, image=ctx.image, tag=ctx.tag),),
             details={"namespace": ns, "release": ctx.service, "chart": chart(ctx),
-                     "jobs": [traffic, canary_job] if role == "canary" else [traffic]},
+                     "jobs": [traffic, canary_job] if role == "canary" else [traffic],
+                     "earlier_build": earlier},
         )
 
     @pytest.hookimpl(trylast=True)
@@ -99,20 +118,32 @@ class HelmDeployer:
         return True
 
     @pytest.hookimpl(trylast=True)
-    def pytest_keptn_rollback(self, ctx: StageContext, deployment: Deployment) -> bool:
+    def pytest_keptn_rollback(self, ctx: StageContext, deployment: Deployment) -> bool | str:
         ns = namespace(ctx)
         if deployment.strategy == USER_MANAGED:
             return True
         if deployment.strategy == DIRECT:
-            run_helm(["rollback", ctx.service, "--namespace", ns, "--wait",
-                      "--timeout", str(ctx.settings.helm_timeout)],
-                     f"rollback of {ctx.service} in {ns}")
-            ctx.say(f"rollback: helm rollback {ctx.service} in {ns}")
-            return True
+            if not deployment.details.get("earlier_build", True) or ctx.settings.compat == "0.8.7":
+                run_helm(["uninstall", ctx.service, "--namespace", ns],
+                         f"rollback of {ctx.service}:{ctx.tag} in {ns}")
+                why = ("as Keptn 0.8.7 scales it to zero (--keptn-compat=0.8.7)"
+                       if deployment.details.get("earlier_build", True)
+                       else "no earlier build to return to")
+                what = (f"helm release {ctx.service} ({ctx.tag}, direct) uninstalled from {ns}; "
+                        f"{why}: {ctx.stage} now serves nothing")
+            else:
+                run_helm(["rollback", ctx.service, "--namespace", ns, "--wait",
+                          "--timeout", str(ctx.settings.helm_timeout)],
+                         f"rollback of {ctx.service} in {ns}")
+                what = (f"helm rollback {ctx.service} in {ns}: the previous build serves "
+                        f"{ctx.stage} again (direct)")
+            ctx.say(f"rollback: {what}")
+            return what
         run_helm(["uninstall", ctx.service, "--namespace", ns],
                  f"rollback of {ctx.service}:{ctx.tag} in {ns}")
-        ctx.say(f"rollback: canary release {ctx.service} removed from {ns}; primary untouched")
-        return True
+        what = f"canary release {ctx.service} removed from {ns}; the primary keeps serving"
+        ctx.say(f"rollback: {what}")
+        return what
 
     def _upgrade(self, ctx: StageContext, release: str, what: str) -> None:
         location = chart(ctx)  # a folder, repo/chart or oci://: helm says what is wrong with it

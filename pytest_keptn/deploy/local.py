@@ -9,7 +9,14 @@ does it (keptn-0.8-semantics.md §12):
 * **rollback** stops the canary; the primary keeps serving, untouched.
 
 ``direct`` replaces the running build in place (start the new one, then stop the old one);
-its rollback starts the previous build again. ``user_managed`` deploys nothing.
+its rollback starts the previous build again (Keptn scales the stage to zero, which
+``--keptn-compat=0.8.7`` does), or with no earlier build stops the failed one: the stage then
+serves nothing. ``user_managed`` deploys nothing. Any other ``deploymentstrategy`` (or none)
+fails the deployment, as in Keptn.
+
+A stage/service is delivered by one live run at a time (:mod:`.lease`); release and rollback
+act only on the instance this sequence deployed (pid and start time), never on what another
+run recorded.
 
 The build command is ``--keptn-local-command``, a template with ``{image}``, ``{tag}``,
 ``{port}``, ``{stage}``, ``{service}``, ``{project}`` and ``{python}`` (this interpreter),
@@ -265,14 +272,16 @@ class LocalDeployer:
                     "nothing to roll back")
             return f"{ctx.service}:{ctx.tag} no longer serves {ctx.stage}; nothing rolled back"
         previous = st.get(data, ctx.stage, ctx.service, "previous")
-        if previous is None:
+        if previous is None or ctx.settings.compat == "0.8.7":  # Keptn scales it to zero
             note = _stop(ours)
             with st.locked(ctx.workdir) as fresh:
                 if _same(st.get(fresh, ctx.stage, ctx.service, "primary"), ours):
                     st.put(fresh, ctx.stage, ctx.service, "primary", None)
             ctx.targets.unregister(traffic)
-            what = (f"stopped {ctx.service}:{ctx.tag} (direct, pid {ours['pid']}{note}); no "
-                    f"earlier build to return to: {ctx.stage} now serves nothing")
+            why = ("as Keptn 0.8.7 does (--keptn-compat=0.8.7)" if previous is not None
+                   else "no earlier build to return to")
+            what = (f"stopped {ctx.service}:{ctx.tag} (direct, pid {ours['pid']}{note}); {why}: "
+                    f"{ctx.stage} now serves nothing")
             ctx.say(f"rollback: {what}")
             return what
         self._deploy_direct(ctx, str(previous["image"]), str(previous["tag"]))

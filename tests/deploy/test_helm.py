@@ -74,7 +74,7 @@ def test_blue_green_command_contract(helm: Path, tmp_path: Path) -> None:
     assert calls(helm)[1:] == [upgrade("carts-primary", chart),
                                ["uninstall", "carts", "--namespace", "sockshop-hardening"]]
 
-    assert HelmDeployer().pytest_keptn_rollback(c, deployment) is True
+    assert "primary keeps serving" in str(HelmDeployer().pytest_keptn_rollback(c, deployment))
     assert calls(helm)[3:] == [["uninstall", "carts", "--namespace", "sockshop-hardening"]]
 
 
@@ -85,11 +85,27 @@ def test_direct_rollback_and_templates(helm: Path, tmp_path: Path) -> None:
     assert deployment.deployment_names == ("direct",)
     assert deployment.url == "http://carts.sockshop-hardening:8080/carts"
     assert HelmDeployer().pytest_keptn_release(c, deployment) is True  # nothing to promote
-    HelmDeployer().pytest_keptn_rollback(c, deployment)
+    what = str(HelmDeployer().pytest_keptn_rollback(c, deployment))
+    assert "the previous build serves hardening again" in what and "canary" not in what
     assert calls(helm) == [
+        ["status", "carts", "--namespace", "sockshop-hardening"],
         upgrade("carts", "charts/carts"),
         ["rollback", "carts", "--namespace", "sockshop-hardening", "--wait", "--timeout", "3m"],
     ]
+
+
+def test_direct_rollback_of_a_first_build_uninstalls_it(
+        helm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No earlier release to return to: the failed build is removed and the message says
+    that the stage now serves nothing (issue 12 point 9)."""
+    monkeypatch.setenv("HELM_FAIL_ON", "status")  # helm status: release not found
+    monkeypatch.setenv("HELM_STDERR", "Error: release: not found")
+    c = ctx(tmp_path, helm_chart="charts/carts")
+    deployment = HelmDeployer().pytest_keptn_deploy(c, {"deploymentstrategy": "direct"})
+    what = str(HelmDeployer().pytest_keptn_rollback(c, deployment))
+    assert what.endswith("no earlier build to return to: hardening now serves nothing")
+    assert "canary" not in what
+    assert calls(helm)[-1] == ["uninstall", "carts", "--namespace", "sockshop-hardening"]
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """Real pytest runs of a small Keptn project, watched line by line while they run.
 
 The project delivers ``helloservice`` (the demo's ``helloserver``) with the local deployer
-through one stage, ``hardening``: deployment (blue/green), test (a 2 s Locust load), an
-evaluation on Locust's own SLIs (no Prometheus needed) and release. ``test_hold.py`` is a user
+through one stage, ``hardening``: deployment (blue/green unless told), test (a 2 s Locust
+load on ``/``), an evaluation on Locust's own SLIs (no Prometheus needed: v0.1.3, which fails
+half of its requests, fails the gate) and release. ``test_hold.py`` is a user
 test of the stage: when ``HOLD_DIR`` is set it writes ``HOLD_DIR/holding`` once the build is
 deployed and waits for ``HOLD_DIR/go``, so a test can act while a run is in the middle of its
 sequence without sleeping and hoping.
@@ -59,8 +60,8 @@ class Visitor(FastHttpUser):
     wait_time = constant(0.05)
 
     @task
-    def health(self):
-        self.client.get("/health")
+    def index(self):
+        self.client.get("/")
 """
 
 HOLD = """\
