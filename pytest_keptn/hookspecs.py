@@ -78,9 +78,14 @@ def pytest_keptn_check_deployment(ctx: StageContext, deployment: Deployment) -> 
 
 @pytest.hookspec(firstresult=True)
 def pytest_keptn_run_load(
-    ctx: StageContext, url: str, properties: dict[str, object]
+    ctx: StageContext, url: str, properties: dict[str, object], baseline_url: str | None
 ) -> LoadResult | None:
     """Drive load against ``url`` for the stage's test task; return the exact load window.
+
+    ``baseline_url`` (a live baseline runs beside the canary, slo.yaml ``comparison.baseline:
+    live``): split the load evenly between ``url`` and it over the same window; the built-in
+    driver records per-request samples of both sides for the statistical comparison.
+    Implementations may leave the parameter out (pluggy passes only what they accept).
 
     Raise :class:`pytest_keptn.errors.LoadError` when the load could not be driven.
 

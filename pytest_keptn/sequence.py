@@ -500,7 +500,7 @@ class Pipeline:
         url = self.service_url(state)
         load = None
         if url is not None and self.settings.deployer != "none":
-            load = self.hook.pytest_keptn_run_load(ctx=self.context(stage), url=url, properties=properties)
+            load = self.hook.pytest_keptn_run_load(ctx=self.context(stage), url=url, properties=properties, baseline_url=None)
         if load is None:
             # No load driver: the window is the test task itself, until the canary is scraped.
             started = datetime.now(UTC)

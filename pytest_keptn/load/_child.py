@@ -12,6 +12,12 @@ pytest process (ecosystem-notes.md §3.6). The parent reads one JSON object per 
 * ``{"event": "phase", "phase"}`` when a phase that runs the locustfile's code begins
   (``import``, ``setup``, ``stop``, ``quit``), so that the parent can say which one hung.
 
+``--baseline-host URL`` (live baseline, local runner only): every User class runs twice, half
+the users against ``--host`` (the canary) and half against the baseline, each user staying on
+its side (sessions and cookies stay consistent); ``--samples FILE`` records every request of
+the window per side (response time, failure) as JSON for the statistical comparison. The
+``result`` then describes the canary's requests only, so Locust's SLIs stay the canary's.
+
 Modes: one local process (default); ``--workers N``: a master on 127.0.0.1 with N local
 ``locust --worker`` processes; ``--master-bind HOST:PORT --expect-workers N``: a master that
 waits for remote workers started with
@@ -50,6 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--master-bind", default=None)
     parser.add_argument("--expect-workers", type=int, default=1)
     parser.add_argument("--worker-wait", type=float, default=120.0)
+    parser.add_argument("--baseline-host", default=None)
+    parser.add_argument("--samples", default=None)
     parser.add_argument("--go-file", default=None,
                         help="set up, say 'ready', then start only once this file exists")
     return parser.parse_args(argv)
@@ -74,7 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     if not user_map:
         return fail(f"locustfile {args.locustfile} defines no User class")
     emit("phase", phase="setup")
-    env = Environment(user_classes=list(user_map.values()), host=args.host, events=locust.events)
+    user_classes = list(user_map.values())
+    recorder: Recorder | None = None
+    if args.baseline_host:
+        if args.workers or args.master_bind:
+            return fail("a live baseline needs the local Locust runner (no workers)")
+        user_classes = split_users(user_classes, args.host, args.baseline_host)
+        recorder = Recorder(args.baseline_host)
+        hooks: Any = locust.events  # untyped in locust
+        hooks.request.add_listener(recorder.on_request)
+    env = Environment(user_classes=user_classes, host=args.host, events=locust.events)
 
     workers: list[subprocess.Popen[bytes]] = []
     distributed = bool(args.workers or args.master_bind)
@@ -131,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
         start = datetime.now(UTC)
         t0 = time.monotonic()
+        if recorder is not None:
+            recorder.start = time.time()
         runner.start(args.users, spawn_rate=args.spawn_rate)
         previous = 0
         tick = 1
@@ -148,12 +167,21 @@ def main(argv: list[str] | None = None) -> int:
                      rps=done - previous, p95=total.get_response_time_percentile(0.95) or 0)
                 previous = done
         emit("phase", phase="stop")
+        if recorder is not None:
+            recorder.end = time.time()
         runner.stop()
         end = datetime.now(UTC)
         if distributed:
             gevent.sleep(2.0)  # the workers' last stats reports (they report every 3 s)
         result = summarize(env, start, end)
         result["workers"] = expected
+        if recorder is not None:
+            result.update(recorder.canary_summary(result, (end - start).total_seconds()))
+            result["baseline"] = recorder.side_summary("baseline")
+            if args.samples:
+                with open(args.samples, "w", encoding="utf-8") as out:
+                    json.dump(recorder.samples(), out, separators=(",", ":"))
+                result["samples"] = args.samples
         emit("result", **result)
         emit("phase", phase="quit")
         runner.quit()
@@ -165,6 +193,83 @@ def main(argv: list[str] | None = None) -> int:
                     worker.wait(timeout=3)
                 except subprocess.TimeoutExpired:
                     worker.kill()
+
+
+def split_users(user_classes: list[Any], canary: str, baseline: str) -> list[Any]:
+    """Each User class twice, same weight: one on the canary's host, one on the baseline's.
+
+    Locust dispatches users of equal weight alternately, so with an even user count each side
+    gets half of them, spawned interleaved (the parent makes the count even).
+    """
+    out: list[Any] = []
+    for cls in user_classes:
+        for side, host in (("canary", canary), ("baseline", baseline)):
+
+            def context(self: Any, _base: Any = cls.context, _side: str = side) -> dict[str, Any]:
+                return {**_base(self), "keptn_side": _side}
+
+            out.append(type(f"{cls.__name__}_{side}", (cls,), {
+                "host": host, "context": context, "__module__": cls.__module__,
+            }))
+    return out
+
+
+class Recorder:
+    """Every request of the load window, per side: response times (ms) and failures."""
+
+    def __init__(self, baseline_host: str) -> None:
+        self.baseline_host = baseline_host.rstrip("/")
+        self.start = self.end = 0.0
+        self.times: dict[str, list[float]] = {"canary": [], "baseline": []}
+        self.failures: dict[str, int] = {"canary": 0, "baseline": 0}
+        self.seconds: dict[str, dict[int, int]] = {"canary": {}, "baseline": {}}
+
+    def on_request(self, response_time: float = 0.0, exception: Any = None,
+                   context: Any = None, start_time: float | None = None, url: str | None = None,
+                   **_: Any) -> None:
+        began = start_time if start_time is not None else time.time()
+        if not self.start or began < self.start or (self.end and began > self.end):
+            return
+        side = (context or {}).get("keptn_side") if isinstance(context, dict) else None
+        if side not in self.times:
+            side = "baseline" if (url or "").startswith(self.baseline_host) else "canary"
+        self.times[side].append(round(float(response_time or 0.0), 3))
+        if exception is not None:
+            self.failures[side] += 1
+        second = int(began - self.start)
+        per = self.seconds[side]
+        per[second] = per.get(second, 0) + 1
+
+    def side_summary(self, side: str) -> dict[str, Any]:
+        times = sorted(self.times[side])
+
+        def pct(p: float) -> float:
+            return times[min(len(times) - 1, int(p * len(times)))] if times else 0.0
+
+        return {
+            "requests": len(times), "failures": self.failures[side],
+            "avg_ms": sum(times) / len(times) if times else 0.0,
+            "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+            "max_ms": times[-1] if times else 0.0,
+        }
+
+    def canary_summary(self, result: dict[str, Any], seconds: float) -> dict[str, Any]:
+        out = self.side_summary("canary")
+        out["rps"] = out["requests"] / max(seconds, 1e-9)
+        out["all_requests"] = result["requests"]  # both sides, as Locust counted them
+        return out
+
+    def samples(self) -> dict[str, Any]:
+        span = max(1, int(self.end - self.start))
+        return {
+            side: {
+                "response_times_ms": self.times[side],
+                "requests": len(self.times[side]),
+                "failures": self.failures[side],
+                "per_second": [self.seconds[side].get(i, 0) for i in range(span)],
+            }
+            for side in ("canary", "baseline")
+        }
 
 
 def summarize(env: Any, start: datetime, end: datetime) -> dict[str, Any]:

@@ -11,6 +11,13 @@ The **load window** recorded in the :class:`LoadResult` runs from the moment use
 spawning to the moment they are stopped (both measured in the child, UTC); worker start-up
 and the final stats collection are outside it.
 
+Live baseline (slo.yaml ``comparison.baseline: live``): given ``baseline_url``, half the users
+(rounded up: an odd count gains one) run against the canary and half against the baseline over
+the same window, each user staying on its side; every request's response time and outcome is
+recorded per side (``details["samples"]``, read by :func:`pytest_keptn.load.provider.
+live_samples`). Only the local runner can record them: with workers the load goes to the
+canary alone and ``details["live_unavailable"]`` says why.
+
 Scaling: ``--keptn-locust-workers=N`` runs a master and N local worker processes on
 127.0.0.1. ``--keptn-locust-master-bind=HOST:PORT`` runs a master bound to HOST:PORT that
 waits for ``--keptn-locust-expect-workers`` remote workers, started on other machines with::
@@ -27,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -131,7 +139,8 @@ class LocustDriver:
 
     @pytest.hookimpl(trylast=True)
     def pytest_keptn_run_load(
-        self, ctx: StageContext, url: str, properties: dict[str, object]
+        self, ctx: StageContext, url: str, properties: dict[str, object],
+        baseline_url: str | None,
     ) -> LoadResult | None:
         locustfile = ctx.resource("locust/locustfile.py")
         if locustfile is None:
@@ -139,16 +148,23 @@ class LocustDriver:
         conf_path = ctx.resource("locust/locust.conf")
         users, rate, run_time = resolve(ctx, dict(properties or {}), read_locust_conf(conf_path),
                                         conf_path)
-        return run_locust(ctx, url, locustfile, users=users, spawn_rate=rate, run_time=run_time)
+        return run_locust(ctx, url, locustfile, users=users, spawn_rate=rate, run_time=run_time,
+                          baseline_url=baseline_url)
 
 
 def run_locust(
     ctx: StageContext, url: str, locustfile: Path, *, users: int, spawn_rate: float,
-    run_time: float,
+    run_time: float, baseline_url: str | None = None,
 ) -> LoadResult:
     """Run Locust in a child process against ``url``; LoadError when no usable load happened."""
     settings = ctx.settings
     workers = int(settings.locust_workers or 0)
+    live_unavailable = ""
+    if baseline_url and (workers > 0 or settings.locust_master_bind):
+        live_unavailable = "Locust workers cannot record per-request samples"
+        baseline_url = None
+    if baseline_url:
+        users += users % 2  # the same number of users on each side
     argv = [
         sys.executable, "-m", "pytest_keptn.load._child", "--locustfile", str(locustfile),
         "--host", url, "--users", str(users), "--spawn-rate", f"{spawn_rate:g}",
@@ -167,8 +183,13 @@ def run_locust(
     log = logs / f"locust-{ctx.stage}-{ctx.service}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.log"
     go_file = log.with_suffix(".go")
     argv += ["--go-file", str(go_file)]
+    samples = log.with_suffix(".samples.json")
+    target = url
+    if baseline_url:
+        argv += ["--baseline-host", baseline_url, "--samples", str(samples)]
+        target = f"{url} and the baseline at {baseline_url} (half each)"
     what = f"locustfile {locustfile}"
-    ctx.say(f"load: {users} users (spawn {spawn_rate:g}/s) for {run_time:g}s against {url} "
+    ctx.say(f"load: {users} users (spawn {spawn_rate:g}/s) for {run_time:g}s against {target} "
             f"({mode}; log {log})")
     result: dict[str, Any] | None = None
     error: str | None = None
@@ -249,7 +270,16 @@ def run_locust(
     if error is not None:
         raise LoadError(f"load against {url} failed ({what}): {error}")
     assert result is not None
-    return _to_result(result, url, what, log, users, spawn_rate, run_time, workers)
+    load = _to_result(result, url, what, log, users, spawn_rate, run_time, workers)
+    extra: dict[str, Any] = {}
+    if live_unavailable:
+        extra["live_unavailable"] = live_unavailable
+    if baseline_url:
+        extra.update(baseline_url=baseline_url, baseline=result.get("baseline", {}),
+                     samples=str(samples), all_requests=result.get("all_requests"))
+    if extra:
+        load = replace(load, details={**load.details, **extra})
+    return load
 
 
 def _wait_for_scrapes(ctx: StageContext) -> None:

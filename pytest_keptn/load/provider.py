@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pytest_keptn.gate.live import LiveSamples, Samples
 from pytest_keptn.model import LoadResult, SLIResult, StageContext, Window
 
 INDICATORS: dict[str, Callable[[LoadResult], float]] = {
@@ -39,6 +43,48 @@ class LocustSLIProvider:
             return None
         return [SLIResult(metric=name, value=INDICATORS[name](load), query=f"locust:{name}")
                 for name in wanted]
+
+
+# What each Locust SLI is compared on under a live baseline: the whole distribution of the
+# per-request response times (Mann-Whitney compares distributions, not one percentile), the
+# failed requests as a rate, and the requests per second of the window.
+_RESPONSE_TIMES = ("locust_avg_ms", "locust_p50_ms", "locust_p95_ms", "locust_p99_ms")
+_RATES = ("locust_failure_ratio", "locust_failures")
+_PER_SECOND = ("locust_rps", "locust_requests")
+
+
+def live_samples(load: LoadResult | None, indicators: Sequence[str]) -> dict[str, LiveSamples]:
+    """Canary and baseline samples of the ``locust_*`` indicators from the recorded requests.
+
+    Empty when the load had no baseline (or its samples file cannot be read).
+    """
+    path = (load.details.get("samples") if load is not None else None) or ""
+    if not path:
+        return {}
+    try:
+        data: Any = json.loads(Path(str(path)).read_text(encoding="utf-8"))
+        sides = {side: data[side] for side in ("canary", "baseline")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    out: dict[str, LiveSamples] = {}
+    source = f"Locust, per request ({path})"
+    for name in indicators:
+        if name in _RESPONSE_TIMES:
+            c, b = (Samples(tuple(sides[s]["response_times_ms"])) for s in ("canary", "baseline"))
+        elif name in _RATES:
+            c, b = (
+                Samples(events=int(sides[s]["failures"]), trials=int(sides[s]["requests"]))
+                for s in ("canary", "baseline")
+            )
+        elif name in _PER_SECOND:
+            c, b = (
+                Samples(tuple(float(n) for n in sides[s]["per_second"]))
+                for s in ("canary", "baseline")
+            )
+        else:
+            continue
+        out[name] = LiveSamples(c, b, source)
+    return out
 
 
 def reconcile(load: LoadResult, counted: float, *, tolerance: float = 0.2) -> str | None:

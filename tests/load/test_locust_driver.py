@@ -37,7 +37,7 @@ def test_load_against_helloserver_with_progress(
     write_locust(keptn_root, conf="users = 3\nspawn-rate = 30\nrun-time = 30s\n")
     lines: list[str] = []
     ctx = make_ctx(lines, locust_run_time="3s")  # the setting beats locust.conf's 30s
-    result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {"users": 4})
+    result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {"users": 4}, None)
     assert result is not None
     status = [line for line in lines if STATUS.match(line)]
     assert len(status) >= 2, lines  # at least every 2 s over 3 s
@@ -57,7 +57,7 @@ def test_local_workers(make_ctx: MakeCtx, keptn_root: Path, helloserver: str) ->
     write_locust(keptn_root)
     lines: list[str] = []
     ctx = make_ctx(lines, locust_workers=2, locust_users=4, locust_run_time="3s")
-    result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {})
+    result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {}, None)
     assert result is not None
     assert result.requests > 50 and result.failures == 0
     assert result.details["workers"] == 2
@@ -65,13 +65,13 @@ def test_local_workers(make_ctx: MakeCtx, keptn_root: Path, helloserver: str) ->
 
 
 def test_no_locustfile_means_no_load(make_ctx: MakeCtx) -> None:
-    assert LocustDriver().pytest_keptn_run_load(make_ctx(), "http://127.0.0.1:9", {}) is None
+    assert LocustDriver().pytest_keptn_run_load(make_ctx(), "http://127.0.0.1:9", {}, None) is None
 
 
 def test_crashing_locustfile(make_ctx: MakeCtx, keptn_root: Path) -> None:
     path = write_locust(keptn_root, "import locust\nraise RuntimeError('no config for carts')\n")
     with pytest.raises(LoadError) as info:
-        LocustDriver().pytest_keptn_run_load(make_ctx(), "http://127.0.0.1:9", {})
+        LocustDriver().pytest_keptn_run_load(make_ctx(), "http://127.0.0.1:9", {}, None)
     message = str(info.value)
     assert "\n" not in message
     assert f"locustfile {path} failed to import: RuntimeError: no config for carts" in message
@@ -84,7 +84,7 @@ def test_refused_host(make_ctx: MakeCtx, keptn_root: Path) -> None:
     write_locust(keptn_root)
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(LoadError) as info:
-        LocustDriver().pytest_keptn_run_load(make_ctx(locust_run_time="1s", locust_users=2), url, {})
+        LocustDriver().pytest_keptn_run_load(make_ctx(locust_run_time="1s", locust_users=2), url, {}, None)
     message = str(info.value)
     assert message.startswith(f"every request failed against {url}")
     assert "Connection refused" in message and "locustfile" in message
@@ -112,3 +112,54 @@ def test_run_time_parsing() -> None:
         parse_run_time("soon")
     with pytest.raises(LoadError, match="must be positive"):
         parse_run_time("0s")
+
+
+@pytest.mark.slow
+def test_live_baseline_splits_users_and_records_samples_per_side(
+    make_ctx: MakeCtx, keptn_root: Path, helloserver: str
+) -> None:
+    from pytest_keptn.load.provider import INDICATORS, live_samples
+
+    from .conftest import start_helloserver
+
+    baseline, baseline_url = start_helloserver("v0.1.1")
+    try:
+        write_locust(keptn_root)
+        lines: list[str] = []
+        ctx = make_ctx(lines, locust_users=3, locust_run_time="3s")  # odd: 2 per side
+        result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {}, baseline_url)
+    finally:
+        from pytest_keptn.deploy import procs
+
+        procs.stop_pid(baseline.pid)
+        baseline.wait()
+    assert result is not None
+    assert any(
+        "4 users" in line and f"baseline at {baseline_url} (half each)" in line for line in lines
+    ), lines
+    side = result.details["baseline"]
+    # the result (and so every locust_* SLI) is the canary's: both sides were loaded alike
+    assert result.requests > 30 and side["requests"] > 30
+    assert result.details["all_requests"] >= result.requests + side["requests"]
+    assert 0.6 < result.requests / side["requests"] < 1.0 / 0.6
+    samples = live_samples(result, list(INDICATORS))
+    assert set(samples) == set(INDICATORS)
+    times = samples["locust_p95_ms"]
+    assert len(times.canary.values) == result.requests
+    assert len(times.baseline.values) == side["requests"]
+    rate = samples["locust_failure_ratio"]
+    assert (rate.canary.trials, rate.canary.events) == (result.requests, 0)
+    assert sum(samples["locust_rps"].canary.values) == result.requests
+    assert live_samples(None, ["locust_p95_ms"]) == {}
+
+
+@pytest.mark.slow
+def test_live_baseline_needs_the_local_runner(
+    make_ctx: MakeCtx, keptn_root: Path, helloserver: str
+) -> None:
+    write_locust(keptn_root)
+    ctx = make_ctx(locust_workers=1, locust_users=2, locust_run_time="2s")
+    result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {}, "http://127.0.0.1:9")
+    assert result is not None and result.failures == 0  # nothing went to the baseline
+    assert result.details["live_unavailable"] == "Locust workers cannot record per-request samples"
+    assert "samples" not in result.details
