@@ -15,7 +15,14 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_keptn.gate.scoring import Evaluation
-    from pytest_keptn.model import Deployment, LoadResult, SLIResult, StageContext, Window
+    from pytest_keptn.model import (
+        Deployment,
+        Instance,
+        LoadResult,
+        SLIResult,
+        StageContext,
+        Window,
+    )
 
 
 @pytest.hookspec(firstresult=True)
@@ -74,6 +81,30 @@ def pytest_keptn_check_deployment(ctx: StageContext, deployment: Deployment) -> 
             pods = my_platform.crashed_pods(ctx.service)
             return f"{len(pods)} pod(s) restarted during the test" if pods else None
     """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_keptn_start_baseline(ctx: StageContext, deployment: Deployment) -> Instance | None:
+    """Start a live baseline beside the canary: a fresh instance of the build the stage serves.
+
+    Called after the deployment task when the stage's slo.yaml opts in with
+    ``comparison.baseline: live``. The baseline runs the primary's image:tag, is scraped under
+    job ``<service>-<project>-<stage>-baseline``, receives half of the test load, and is never
+    promoted. Return None when the stage serves no earlier build (the comparison then falls
+    back to the history). ``pytest_keptn_stop_baseline`` is always called at the end of the
+    stage for what this returned.
+
+    Example::
+
+        def pytest_keptn_start_baseline(ctx, deployment):
+            url = my_platform.run(ctx.service, my_platform.current_tag(ctx.stage))
+            return Instance(role="baseline", url=url, image=ctx.image, tag="v1")
+    """
+
+
+@pytest.hookspec
+def pytest_keptn_stop_baseline(ctx: StageContext, baseline: Instance) -> None:
+    """Stop the baseline ``pytest_keptn_start_baseline`` started (whatever the stage's outcome)."""
 
 
 @pytest.hookspec(firstresult=True)

@@ -230,6 +230,41 @@ class LocalDeployer:
         ctx.say(f"rollback: {what}; {ctx.stage} has no primary")
         return f"{what}; {ctx.stage} has no primary"
 
+    # -- live baseline (slo.yaml comparison.baseline: live) ---------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_keptn_start_baseline(
+        self, ctx: StageContext, deployment: Deployment
+    ) -> Instance | None:
+        if deployment.strategy != BLUE_GREEN:
+            return None
+        primary = _live(ctx.workdir, ctx.stage, ctx.service, "primary")
+        if primary is None:
+            return None
+        # a fresh process of the primary's build, so both sides are equally warm (Kayenta)
+        baseline = _start(ctx, "baseline", str(primary["image"]), str(primary["tag"]))
+        with st.locked(ctx.workdir) as data:
+            st.put(data, ctx.stage, ctx.service, "baseline", baseline)
+        ctx.targets.register(
+            ctx.job + "-baseline", _address(baseline), _labels(ctx, "baseline", baseline)
+        )
+        ctx.say(f"deployment: baseline {ctx.service}:{primary['tag']} (the primary's build) "
+                f"ready at {baseline['url']} (pid {baseline['pid']})")
+        return _instance("baseline", baseline)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_keptn_stop_baseline(self, ctx: StageContext, baseline: Instance) -> None:
+        with st.locked(ctx.workdir) as data:
+            recorded = st.get(data, ctx.stage, ctx.service, "baseline")
+            if recorded is not None and int(recorded["pid"]) == baseline.pid:
+                st.put(data, ctx.stage, ctx.service, "baseline", None)
+            else:
+                recorded = None
+        ctx.targets.unregister(ctx.job + "-baseline")
+        if recorded is not None:
+            note = _stop(recorded)
+            ctx.say(f"baseline: stopped {ctx.service}:{baseline.tag} (pid {baseline.pid}{note})")
+
     # -- direct -----------------------------------------------------------------------------
 
     def _deploy_direct(self, ctx: StageContext, image: str, tag: str) -> Deployment:
@@ -340,7 +375,7 @@ def cleanup_run(workdir: Path, run_id: str, *, keep_primaries: bool) -> list[str
     if not run_id:
         return []
     lines = stop_all(workdir, lambda role, inst: inst.get("run") == run_id
-                     and (role in ("canary", "retiring") or not keep_primaries))
+                     and (role in ("canary", "retiring", "baseline") or not keep_primaries))
     lease.release_run(Path(workdir), run_id)
     return lines
 
@@ -385,7 +420,7 @@ def _retire_leftovers(ctx: StageContext) -> None:
     """With the stage's lease taken, a recorded canary or retiring primary belongs to a run
     that is gone (killed before its release or rollback finished): stop it."""
     with st.locked(ctx.workdir) as data:
-        leftovers = [(role, inst) for role in ("canary", "retiring")
+        leftovers = [(role, inst) for role in ("canary", "retiring", "baseline")
                      if (inst := st.get(data, ctx.stage, ctx.service, role)) is not None]
         for role, _ in leftovers:
             st.put(data, ctx.stage, ctx.service, role, None)

@@ -358,3 +358,37 @@ def test_full_state_folder_names_the_path(make_ctx: MakeCtx, monkeypatch: pytest
                        "No space left on device")
     assert procs.session_pids() == {}
     assert not list(ctx.workdir.glob(".deploy-state.*"))  # no temporary file left
+
+
+@pytest.mark.slow
+def test_live_baseline_runs_the_primarys_build_beside_the_canary(make_ctx: MakeCtx) -> None:
+    d = deployer()
+    ctx1 = make_ctx("v0.1.1")
+    first = d.pytest_keptn_deploy(ctx1, BG)
+    assert d.pytest_keptn_start_baseline(ctx1, first) is None  # no earlier build in the stage
+    d.pytest_keptn_release(ctx1, first)
+    primary = local.primary_url(ctx1.workdir, "hardening", "helloservice")
+    assert primary is not None
+
+    ctx2 = make_ctx("v0.1.2")
+    second = d.pytest_keptn_deploy(ctx2, BG)
+    baseline = d.pytest_keptn_start_baseline(ctx2, second)
+    assert baseline is not None and baseline.pid is not None
+    assert (baseline.role, baseline.tag) == ("baseline", "v0.1.1")
+    assert baseline.url not in (primary, second.url)  # a fresh process, not the primary
+    assert "v0.1.1" in get(baseline.url + "/")[1]
+    targets = ctx2.targets
+    assert isinstance(targets, RecordingTargets)
+    assert targets.jobs[JOB + "-baseline"] == baseline.url.removeprefix("http://")
+    assert targets.jobs[JOB] == targets.jobs[JOB + "-canary"]  # traffic still goes to the canary
+    recorded = st.get(st.read(ctx2.workdir), "hardening", "helloservice", "baseline")
+    assert recorded is not None and recorded["pid"] == baseline.pid
+
+    d.pytest_keptn_stop_baseline(ctx2, baseline)
+    assert not procs.alive(baseline.pid)
+    assert JOB + "-baseline" not in targets.jobs
+    assert st.get(st.read(ctx2.workdir), "hardening", "helloservice", "baseline") is None
+    assert "v0.1.1" in get(primary + "/")[1]  # never promoted; the primary is untouched
+    assert get(second.url + "/health")[0] == 200
+    direct = d.pytest_keptn_deploy(make_ctx("v0.1.3"), {"deploymentstrategy": "direct"})
+    assert d.pytest_keptn_start_baseline(ctx2, direct) is None  # only beside a canary
