@@ -179,7 +179,6 @@ def run_locust(
         argv += ["--workers", str(workers)]
         mode = f"{workers} workers"
     logs = ctx.workdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"locust-{ctx.stage}-{ctx.service}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.log"
     go_file = log.with_suffix(".go")
     argv += ["--go-file", str(go_file)]
@@ -194,7 +193,12 @@ def run_locust(
     result: dict[str, Any] | None = None
     error: str | None = None
     tag = procs.new_tag()
-    with open(log, "ab") as err:
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        err = open(log, "ab")
+    except OSError as exc:  # a full or read-only state folder
+        raise LoadError(f"cannot write the Locust log: {exc.strerror or exc}", file=str(log)) from None
+    with err:
         child = subprocess.Popen(
             argv, cwd=locustfile.parent, stdout=subprocess.PIPE, stderr=err,
             stdin=subprocess.DEVNULL, text=True, start_new_session=True,
