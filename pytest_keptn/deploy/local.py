@@ -535,9 +535,15 @@ def _shell_script_index(parts: list[str]) -> int | None:
     for i, part in enumerate(parts):
         if os.path.basename(part) not in SHELLS:
             continue
-        command_option = False
+        command_option = skip = False
         for j in range(i + 1, len(parts)):
             arg = parts[j]
+            if skip:  # the value of -o/+o (sh -o pipefail -c '...')
+                skip = False
+                continue
+            if arg in ("-o", "+o"):
+                skip = True
+                continue
             if arg.startswith("-") and arg != "-" and not command_option:
                 command_option = arg != "--" and "c" in arg.lstrip("-") and not arg.startswith("--")
                 continue

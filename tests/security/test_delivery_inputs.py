@@ -113,3 +113,12 @@ def test_shell_template_placeholders_are_quoted(tmp_path: Path) -> None:
         local.stop_all(ctx.workdir)
         local.cleanup_session()
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("template", "script"), [
+    (["sh", "-c", "x"], 2), (["bash", "-lc", "x"], 2), (["sh", "-o", "pipefail", "-c", "x"], 4),
+    (["/bin/sh", "-e", "-c", "x"], 3), (["env", "A=1", "sh", "-c", "x"], 4),
+    (["sh", "x.sh", "{tag}"], None), (["python", "-c", "x"], None),
+])
+def test_which_template_word_is_a_shell_script(template: list[str], script: int | None) -> None:
+    assert local._shell_script_index(template) == script
