@@ -50,6 +50,8 @@ STAGE = """    - name: "{stage}"
         - name: "delivery"
           tasks:
             - name: "deployment"
+              properties:
+                deploymentstrategy: "blue_green_service"
             - name: "test"
             - name: "evaluation"
             - name: "release"

@@ -8,7 +8,7 @@ newest first and, for ``firstresult`` hooks, the first one that returns somethin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pytest
@@ -145,6 +145,31 @@ def pytest_keptn_get_sli(
     SLI provider").
 
     Example::
+
+        def pytest_keptn_get_sli(ctx, indicators, window, deployment, load):
+            return [SLIResult(metric=n, value=datadog.query(n, window)) for n in indicators
+                    if n.startswith("dd_")]
+    """
+
+
+@pytest.hookspec
+def pytest_keptn_sli_names(
+    stage: str, service: str, indicators: Mapping[str, str]
+) -> Collection[str] | None:
+    """Declare the SLI names this plugin's ``pytest_keptn_get_sli`` serves in ``stage``.
+
+    Asked once, before anything is deployed: an objective whose ``sli`` is neither in the
+    merged ``sli.yaml`` (``indicators``), nor a built-in Prometheus or Locust SLI, nor declared
+    here is a usage error naming the slo.yaml, the objective and the closest known names; so is
+    one whose sli.yaml query is a Dynatrace query that no plugin declared. A plugin that
+    implements ``pytest_keptn_get_sli`` *without* this hook may serve any name: while one is
+    registered, objectives are not checked at all (so providers written before this hook keep
+    working).
+
+    Example::
+
+        def pytest_keptn_sli_names(stage, service, indicators):
+            return {"dd_latency_p95", "dd_errors"}
 
         def pytest_keptn_get_sli(ctx, indicators, window, deployment, load):
             return [SLIResult(metric=n, value=datadog.query(n, window)) for n in indicators

@@ -61,15 +61,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if not settings.enabled:
         return
     from pytest_keptn.errors import KeptnError
+    from pytest_keptn.spec.checks import check_plans, reissued_spec_warnings
 
     try:
-        session = KeptnSession(config, settings)
+        with reissued_spec_warnings(config):
+            session = KeptnSession(config, settings)
     except KeptnError as exc:
         raise pytest.UsageError(f"pytest-keptn: {exc}") from None
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "keptn-session")
     config.pluginmanager.register(_Ordering(), "keptn-ordering")
     session.register_builtins()
+    try:
+        check_plans(session.plans, config.pluginmanager)
+    except KeptnError as exc:  # the session is closed in pytest_unconfigure
+        raise pytest.UsageError(f"pytest-keptn: {exc}") from None
     session.start_prometheus_early()
 
 
@@ -265,14 +271,17 @@ class KeptnSession:
     def _load_plans(self) -> tuple[dict[str, Any], Any]:
         from pytest_keptn.errors import SpecError
         from pytest_keptn.sequence import StagePlan
+        from pytest_keptn.spec.checks import check_option_name
         from pytest_keptn.spec.shipyard import load_shipyard
         from pytest_keptn.spec.sli import load_sli, merge_sli
         from pytest_keptn.spec.slo import load_slo
 
-        shipyard = load_shipyard(self.root / "shipyard.yaml")
+        shipyard = load_shipyard(self.root / "shipyard.yaml", compat=self.settings.compat)
+        check_option_name(self.settings.project, "--keptn-project")
         plans: dict[str, StagePlan] = {}
         for stage in shipyard.stages:
             service = self.settings.service or self._guess_service(stage.name)
+            check_option_name(service, "--keptn-service")
             levels = (self.root, self.root / stage.name, self.root / stage.name / service)
             sli_files = tuple(p / "prometheus" / "sli.yaml" for p in levels
                               if (p / "prometheus" / "sli.yaml").is_file())

@@ -5,13 +5,18 @@ Substitution follows Keptn's order (SLO filters ``$k`` then ``$K``; ``$PROJECT``
 ``$DEPLOYMENT`` and ``$LABEL.<name>``) and Keptn's substring matching (``$SERVICE_NAME`` becomes
 ``<service>_NAME``), but in one pass, so a substituted value is never substituted again.
 
-Escaping (decided here, unlike Keptn, which pastes values verbatim): the template is scanned for
-PromQL string literals. A value that lands inside a ``"..."`` or ``'...'`` literal is escaped
-for that literal (backslash, the quote character, newlines), so ``"}`` inside a value stays
-text and cannot close the matcher. A value that lands inside a raw ```...``` literal may not
-contain a backtick or a newline. A value that lands outside any literal (``[$DURATION_SECONDS]``)
-must be a plain token (letters, digits, ``_ : .``), else the indicator is rejected. As in Keptn,
-SLO filter values lose their ``'`` and ``"`` characters first.
+SLO filter values are pasted verbatim, as Keptn pastes them (after removing their ``'`` and ``"``
+characters, as Keptn does): a regex filter ``Items\\.get`` written for Keptn keeps its escape,
+and a value may stand outside a literal (``sum by ($GROUPBY)``, a negative number). Only a value
+that cannot give valid PromQL is refused: inside a string literal, one that would end it (its
+quote character, a newline) or escape its closing quote (a trailing backslash). The collection
+checks this for every objective's query (:func:`filter_problem`), naming the slo.yaml.
+
+Every other value (``$LABEL.<name>``, the names) is escaped for where it lands: inside a
+``"..."`` or ``'...'`` literal for that literal (backslash, the quote character, newlines), so
+``"}`` inside a value stays text and cannot close the matcher; inside a raw ```...``` literal it
+may not contain a backtick or a newline; outside any literal it must be a plain token
+(letters, digits, ``_ : .``), else the indicator is rejected.
 """
 
 from __future__ import annotations
@@ -63,8 +68,25 @@ def _escape_in_literal(value: str, quote: str, name: str, placeholder: str) -> s
     return "".join(out)
 
 
-def _substitute(name: str, template: str, replacements: list[tuple[str, str]]) -> str:
-    """Replace placeholders in one pass, escaping each value for where it lands."""
+def _verbatim_problem(value: str, quote: str | None) -> str | None:
+    """Why an SLO filter value pasted verbatim cannot give valid PromQL where it lands."""
+    if quote is None:
+        return None
+    where = {"`": "the `raw` string literal", "'": "the '...' string literal",
+             '"': 'the "..." string literal'}[quote]
+    if quote in value:
+        return f"would end {where} it stands in (it contains {quote})"
+    if "\n" in value or "\r" in value:
+        return f"would end {where} it stands in (it contains a newline)"
+    if quote != "`" and (len(value) - len(value.rstrip("\\"))) % 2:
+        return f"would escape the closing quote of {where} it stands in (a trailing backslash)"
+    return None
+
+
+def _substitute(name: str, template: str, replacements: list[tuple[str, str]],
+                verbatim: frozenset[str] = frozenset()) -> str:
+    """Replace placeholders in one pass, escaping each value for where it lands (values of the
+    ``verbatim`` placeholders, the SLO filters, are pasted as they are)."""
     out: list[str] = []
     quote: str | None = None  # the literal we are in, if any
     i = 0
@@ -74,7 +96,13 @@ def _substitute(name: str, template: str, replacements: list[tuple[str, str]]) -
         if ch == "$":
             for placeholder, value in replacements:
                 if template.startswith(placeholder, i):
-                    if quote is None:
+                    if placeholder in verbatim:
+                        problem = _verbatim_problem(value, quote)
+                        if problem:
+                            raise ProviderError(f"SLO filter value {value!r} of {placeholder} "
+                                                f"{problem}", field=name)
+                        out.append(value)
+                    elif quote is None:
                         if not _PLAIN_TOKEN.match(value):
                             raise ProviderError(
                                 f"value {value!r} of {placeholder} is used outside a string"
@@ -162,7 +190,8 @@ def render_query(
         deployment=deployment,
         labels=labels,
     )
-    rendered = _substitute(name, template, reps)
+    verbatim = frozenset(p for k in filters for p in ("$" + k, "$" + k.upper()))
+    rendered = _substitute(name, template, reps, verbatim)
     # Only the template's own text can still hold placeholders: values were escaped, not
     # re-scanned. Check the template with the known placeholders removed.
     leftover = template
@@ -178,6 +207,21 @@ def render_query(
     return rendered
 
 
+def filter_problem(template: str | None, key: str, value: str) -> str | None:
+    """Why SLO filter ``key: value`` cannot be pasted into ``template`` (an sli.yaml query, or
+    None for a built-in query, where it becomes a label matcher), or None."""
+    try:
+        if template is None:
+            _filter_matcher("", key, value)
+        else:
+            clean = str(value).replace("'", "").replace('"', "")
+            reps = [("$" + key, clean), ("$" + key.upper(), clean)]
+            _substitute("", template, reps, frozenset(p for p, _ in reps))
+    except ProviderError as exc:
+        return exc.message
+    return None
+
+
 def _filter_matcher(name: str, key: str, value: str) -> str:
     if not _LABEL_NAME.match(key):
         raise ProviderError(f"SLO filter key {key!r} is not a Prometheus label name", field=name)
@@ -190,7 +234,11 @@ def _filter_matcher(name: str, key: str, value: str) -> str:
             break
     else:
         op, rest = "=", value.replace("'", "").replace('"', "")
-    return f"{key}{op}'{_escape_in_literal(rest, chr(39), name, 'filter ' + key)}'"
+    # pasted verbatim, as Keptn does: a regex escape (``Items\\.get``) stays as written
+    problem = _verbatim_problem(rest, "'")
+    if problem:
+        raise ProviderError(f"SLO filter {key}: value {rest!r} {problem}", field=name)
+    return f"{key}{op}'{rest}'"
 
 
 def default_filter(

@@ -286,6 +286,7 @@ class Fields:
 
     def __init__(self, file: str) -> None:
         self.file = file
+        self._warned: set[str] = set()
 
     def error(self, path: str, message: str) -> SpecError:
         return SpecError(message, file=self.file, field=path or None)
@@ -339,4 +340,8 @@ class Fields:
         for key in mapping:
             if key not in known_set:
                 where = f"{path}.{key}" if path else str(key)
-                self.warn(where, "unknown key (ignored)")
+                # once per field, not once per stage or task that carries it
+                general = re.sub(r"\[\d+\]", "[]", where)
+                if general not in self._warned:
+                    self._warned.add(general)
+                    self.warn(where, "unknown key (ignored)")

@@ -1,7 +1,15 @@
-"""shipyard.yaml (``spec.keptn.sh/0.2.0``, §13): stages, sequences, tasks and their chaining."""
+"""shipyard.yaml (``spec.keptn.sh/0.2.x``, §13): stages, sequences, tasks and their chaining.
+
+Every ``spec.keptn.sh/0.2.x`` is read: the later ones (0.2.1 to 0.2.4, written by Keptn 0.9 to
+1.x) have the 0.2.0 structure. A key we do not know is a warning (Keptn ignores it too), except
+inside ``triggeredOn``, where it would change when a sequence starts: that is refused. A Keptn
+0.7 shipyard (``stages:`` with ``deployment_strategy``) is refused with the command that
+converts it (:mod:`pytest_keptn.spec.upgrade`).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,8 +17,38 @@ from typing import Any
 
 from pytest_keptn.errors import SpecError
 from pytest_keptn.spec._yaml import Fields, read_source
+from pytest_keptn.spec.names import name_problem
 
 API_VERSION = "spec.keptn.sh/0.2.0"
+COMPAT_087 = "0.8.7"
+# What helm-service 0.8.7 accepts (go-utils 0.8.5 ``GetDeploymentStrategy``: exact spelling;
+# ``duplicate`` and ``blue_green_service`` are the same strategy).
+DEPLOYMENT_STRATEGIES = ("direct", "duplicate", "blue_green_service", "user_managed")
+UPGRADE_COMMAND = "python -m pytest_keptn upgrade shipyard"
+_API_0_2_X = re.compile(r"spec\.keptn\.sh/0\.2\.(0|[1-9][0-9]*)\Z")
+# Masterminds semver ``NewVersion`` (lenient: ``0.2``, ``v0.2.2``; build metadata allowed)
+_SEMVER = re.compile(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
+
+
+def _keptn_087_accepts(api: str) -> bool:
+    """shipyard-controller 0.8.7 ``ValidateShipyardVersion``: the apiVersion without its
+    ``spec.keptn.sh/`` prefix, read as a semantic version, satisfies ``>= 0.2`` (a pre-release
+    never does). So 0.8.7 ran 0.2.2 files (and any later version) as 0.2.0."""
+    m = _SEMVER.match(api.removeprefix("spec.keptn.sh/"))
+    if m is None or m.group(4):
+        return False
+    return tuple(int(g or 0) for g in m.group(1, 2, 3)) >= (0, 2, 0)
+
+
+def check_version(api: str, f: Fields, compat: str | None) -> None:
+    if compat == COMPAT_087:
+        if not _keptn_087_accepts(api):
+            raise f.error("apiVersion", f"expected 'spec.keptn.sh/0.2.0' or later, got {api!r}")
+    elif not _API_0_2_X.match(api):
+        raise f.error(
+            "apiVersion",
+            f"expected 'spec.keptn.sh/0.2.x' (0.2.0 to 0.2.4 share one structure), got {api!r}",
+        )
 
 
 @dataclass(frozen=True)
@@ -113,20 +151,28 @@ class Shipyard:
         return fired
 
 
-def shipyard_from_mapping(doc: Any, *, file: str) -> Shipyard:
+def shipyard_from_mapping(doc: Any, *, file: str, compat: str | None = None) -> Shipyard:
     f = Fields(file)
     if doc is None:
         raise f.error("", "empty shipyard.yaml")
     top = f.mapping(doc, "(top level)", allow_null=False)
+    if "apiVersion" not in top and "stages" in top:
+        raise f.error(
+            "",
+            "this is Keptn 0.7's shipyard format (stages with deployment_strategy); convert it "
+            f"to spec.keptn.sh/0.2.0 with: {UPGRADE_COMMAND} {file} --output {file}",
+        )
     f.unknown_keys(top, ("apiVersion", "kind", "metadata", "spec"), "")
     api = f.string(top.get("apiVersion"), "apiVersion")
-    if api != API_VERSION:
-        raise f.error("apiVersion", f"expected {API_VERSION!r}, got {api!r}")
+    check_version(api, f, compat)
     kind = f.string(top.get("kind"), "kind")
     if kind != "Shipyard":
         raise f.error("kind", f"expected 'Shipyard', got {kind!r}")
     meta = f.mapping(top.get("metadata"), "metadata")
+    f.unknown_keys(meta, ("name",), "metadata")
     name = f.string(meta.get("name"), "metadata.name")
+    if name and (problem := name_problem(name)):
+        raise f.error("metadata.name", f"{problem}: {name!r} (the project name goes into file names)")
     spec = f.mapping(top.get("spec"), "spec")
     f.unknown_keys(spec, ("stages",), "spec")
     raw_stages = f.sequence(spec.get("stages"), "spec.stages")
@@ -141,6 +187,8 @@ def shipyard_from_mapping(doc: Any, *, file: str) -> Shipyard:
         sname = f.string(st.get("name"), f"{path}.name")
         if not sname:
             raise f.error(f"{path}.name", "missing stage name")
+        if problem := name_problem(sname):
+            raise f.error(f"{path}.name", f"{problem}: {sname!r} (stage names go into file names)")
         if sname in seen:
             raise f.error(f"{path}.name", f"duplicate stage name {sname!r}")
         seen.add(sname)
@@ -153,6 +201,10 @@ def shipyard_from_mapping(doc: Any, *, file: str) -> Shipyard:
             qname = f.string(sq.get("name"), f"{spath}.name")
             if not qname:
                 raise f.error(f"{spath}.name", "missing sequence name")
+            if problem := name_problem(qname):
+                raise f.error(
+                    f"{spath}.name", f"{problem}: {qname!r} (sequence names go into file names)"
+                )
             if qname in seq_names:
                 raise f.error(
                     f"{spath}.name", f"duplicate sequence name {qname!r} in stage {sname!r}"
@@ -162,10 +214,10 @@ def shipyard_from_mapping(doc: Any, *, file: str) -> Shipyard:
             for k, raw_trig in enumerate(f.sequence(sq.get("triggeredOn"), f"{spath}.triggeredOn")):
                 tpath = f"{spath}.triggeredOn[{k}]"
                 tr = f.mapping(raw_trig, tpath, allow_null=False)
-                f.unknown_keys(tr, ("event", "selector"), tpath)
+                _trigger_keys(f, tr, ("event", "selector"), tpath, compat)
                 event = f.string(tr.get("event"), f"{tpath}.event")
                 sel = f.mapping(tr.get("selector"), f"{tpath}.selector")
-                f.unknown_keys(sel, ("match",), f"{tpath}.selector")
+                _trigger_keys(f, sel, ("match",), f"{tpath}.selector", compat)
                 match = {
                     f.string(k2, f"{tpath}.selector.match"): f.string(
                         v2, f"{tpath}.selector.match.{k2}"
@@ -182,10 +234,13 @@ def shipyard_from_mapping(doc: Any, *, file: str) -> Shipyard:
                 if not tname:
                     raise f.error(f"{kpath}.name", "missing task name")
                 after = tk.get("triggeredAfter")
+                properties = f.mapping(tk.get("properties"), f"{kpath}.properties")
+                if tname == "deployment" and compat != COMPAT_087:
+                    _check_strategy(f, properties, kpath, f"{sname}.{qname}")
                 tasks.append(
                     Task(
                         tname,
-                        f.mapping(tk.get("properties"), f"{kpath}.properties"),
+                        properties,
                         None if after is None else f.string(after, f"{kpath}.triggeredAfter"),
                     )
                 )
@@ -215,9 +270,52 @@ def shipyard_from_mapping(doc: Any, *, file: str) -> Shipyard:
     return Shipyard(name, tuple(stages), file)
 
 
+def _trigger_keys(
+    f: Fields, mapping: Mapping[Any, Any], known: tuple[str, ...], path: str, compat: str | None
+) -> None:
+    """An unknown key in a trigger would change when its sequence starts: refused (Keptn
+    0.8.7 ignores it, and so does ``--keptn-compat=0.8.7``, with a warning)."""
+    if compat == COMPAT_087:
+        f.unknown_keys(mapping, known, path)
+        return
+    for key in mapping:
+        if key not in known:
+            raise f.error(
+                f"{path}.{key}",
+                f"unknown key: it would change when the sequence starts, which pytest-keptn "
+                f"cannot honour (known: {', '.join(known)})",
+            )
+
+
+def _check_strategy(f: Fields, properties: Mapping[Any, Any], path: str, where: str) -> None:
+    """helm-service 0.8.7 fails a deployment task whose ``deploymentstrategy`` it does not
+    know; we say so before anything is deployed."""
+    raw = properties.get("deploymentstrategy")
+    expected = ", ".join(DEPLOYMENT_STRATEGIES)
+    if raw is None or raw == "":
+        raise f.error(
+            f"{path}.properties.deploymentstrategy",
+            f"the deployment task of {where} has no deploymentstrategy (expected one of {expected})",
+        )
+    if not isinstance(raw, str) or raw not in DEPLOYMENT_STRATEGIES:
+        raise f.error(
+            f"{path}.properties.deploymentstrategy",
+            f"the deployment task of {where} has deploymentstrategy {raw!r}, which Keptn does "
+            f"not know (expected one of {expected})",
+        )
+
+
 def load_shipyard(
-    source: str | Path | bytes | Mapping[str, Any], *, file: str | None = None
+    source: str | Path | bytes | Mapping[str, Any],
+    *,
+    file: str | None = None,
+    compat: str | None = None,
 ) -> Shipyard:
-    """Load a shipyard.yaml from a path, raw bytes or a mapping; SpecError on any mistake."""
+    """Load a shipyard.yaml from a path, raw bytes or a mapping; SpecError on any mistake.
+
+    Any ``spec.keptn.sh/0.2.x`` is read; ``compat="0.8.7"`` accepts what shipyard-controller
+    0.8.7 accepted (any apiVersion that reads as a version >= 0.2) and leaves the deployment
+    strategy to the deployment task, as Keptn 0.8.7 does.
+    """
     doc, name, _ = read_source(source, file, "shipyard.yaml")
-    return shipyard_from_mapping(doc, file=name)
+    return shipyard_from_mapping(doc, file=name, compat=compat)

@@ -266,6 +266,11 @@ def slo_from_mapping(
         if sli == "":
             raise f.error(f"{path}.sli", "empty sli name")
         weight = f.integer(obj.get("weight"), f"{path}.weight")
+        if weight < 0:
+            # Keptn 0.8.7 adds it as it is: a negative weight can lift a failing gate above
+            # 100 %, or make the weights sum to 0 (a weight of 0 reads as 1, so only negatives can)
+            raise f.error(f"{path}.weight", f"objective {sli!r}: negative weight {weight} "
+                          "(weights are 1 or more; 0 reads as 1)")
         objectives.append(
             Objective(
                 sli=sli,

@@ -167,7 +167,7 @@ def test_task_selector_read_from_history_in_a_separate_job(project: Project) -> 
             - name: hardening
               sequences:
                 - name: delivery
-                  tasks: [{name: deployment}, {name: test}, {name: evaluation}, {name: release}]
+                  tasks: [{name: deployment, properties: {deploymentstrategy: blue_green_service}}, {name: test}, {name: evaluation}, {name: release}]
             - name: production
               sequences:
                 - name: delivery
@@ -175,7 +175,7 @@ def test_task_selector_read_from_history_in_a_separate_job(project: Project) -> 
                     - event: hardening.delivery.finished
                       selector:
                         match: {release.result: pass}
-                  tasks: [{name: deployment}, {name: release}]
+                  tasks: [{name: deployment, properties: {deploymentstrategy: blue_green_service}}, {name: release}]
     """)
     assert project.run("--keptn-stage=hardening", "--keptn-tag=v1").ret == 0
     allowed = project.run("--keptn-stage=production", "--keptn-tag=v1")
@@ -196,6 +196,7 @@ def test_rollback_sequence_triggered_on_failure(project: Project) -> None:
                 - name: delivery
                   tasks:
                     - name: deployment
+                      properties: {deploymentstrategy: blue_green_service}
                     - name: test
                     - name: evaluation
                     - name: release

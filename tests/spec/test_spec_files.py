@@ -144,9 +144,9 @@ def test_to_mapping_applies_defaults() -> None:
     assert load_slo(m).to_mapping() == m
 
 
-def test_negative_weight_kept() -> None:
-    slo = load_slo({"objectives": [{"sli": "a", "weight": -2}]})
-    assert slo.objectives[0].weight == -2
+def test_negative_weight_refused() -> None:
+    with pytest.raises(SpecError, match=r"objectives\[0\]\.weight: objective 'a': negative weight -2"):
+        load_slo({"objectives": [{"sli": "a", "weight": -2}]})
 
 
 def test_unknown_keys_warn() -> None:
@@ -197,12 +197,12 @@ spec:
     - name: dev
       sequences:
         - name: delivery
-          tasks: [{name: deployment}, {name: evaluation}]
+          tasks: [{name: deployment, properties: {deploymentstrategy: direct}}, {name: evaluation}]
     - name: prod
       sequences:
         - name: delivery
           triggeredOn: [{event: dev.delivery.finished}]
-          tasks: [{name: deployment, triggeredAfter: 10m}, {name: release}]
+          tasks: [{name: deployment, triggeredAfter: 10m, properties: {deploymentstrategy: direct}}, {name: release}]
         - name: rollback
           triggeredOn:
             - event: dev.delivery.finished
