@@ -1,5 +1,5 @@
-"""``python -m pytest_keptn stop|status|history``: what the local deployer left running, and the
-evaluation history (list, invalidate, export, import)."""
+"""``python -m pytest_keptn stop|status|history|upgrade``: what the local deployer left running,
+the evaluation history (list, invalidate, export, import), and Keptn 0.7 shipyards converted."""
 
 from __future__ import annotations
 
@@ -36,9 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("export", "write every evaluation as Keptn events (JSON lines)"),
                        ("import", "read Keptn evaluation.finished events (JSON lines)")):
         actions.add_parser(name, help=text).add_argument("file")
+    upgrade = sub.add_parser("upgrade", help="convert Keptn files to the format Keptn 0.8 reads")
+    kinds = upgrade.add_subparsers(dest="kind", required=True)
+    shipyard = kinds.add_parser(
+        "shipyard", help="a Keptn 0.7 shipyard to spec.keptn.sh/0.2.0, as Keptn 0.8.7's "
+        "`keptn upgrade project --shipyard` converts it")
+    shipyard.add_argument("file", help="the Keptn 0.7 shipyard.yaml")
+    shipyard.add_argument("--output", help="where to write the result (default: stdout)")
+    shipyard.add_argument("--project", default="", help="metadata.name of the result")
     args = parser.parse_args(argv)
     if args.command == "history":
         return _history(args)
+    if args.command == "upgrade":
+        return _upgrade(args)
     from pytest_keptn.deploy import local
     from pytest_keptn.deploy import state as st
     from pytest_keptn.errors import KeptnError
@@ -69,6 +79,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeptnError as exc:
         print(f"pytest-keptn: {exc}", file=sys.stderr)
         return 2
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from pytest_keptn.errors import KeptnError
+    from pytest_keptn.spec.shipyard import load_shipyard
+    from pytest_keptn.spec.upgrade import upgrade_file
+
+    try:
+        text = upgrade_file(Path(args.file), project=args.project).to_yaml()
+        load_shipyard(text.encode(), file=args.output or "the converted shipyard")  # it runs
+    except KeptnError as exc:
+        print(f"pytest-keptn: {exc}", file=sys.stderr)
+        return 2
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"pytest-keptn: {args.output}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output} (spec.keptn.sh/0.2.0)", file=sys.stderr)
+    return 0
 
 
 def _history(args: argparse.Namespace) -> int:

@@ -288,6 +288,11 @@ class Pipeline:
         reasons: list[str] = []
         for trigger in sequence.triggered_on:
             src_stage, src_seq = trigger.stage, trigger.sequence
+            if (src_stage, src_seq) == (stage, sequence.name):
+                # Keptn's remediation loop (it runs again while its evaluation fails): only a
+                # run that was started otherwise can trigger it
+                reasons.append(f"{trigger.event} is its own finish")
+                continue
             if src_stage in self.selected and self._sequence(src_stage, src_seq) is not None:
                 src = self.finish(src_stage, src_seq)
                 if src.status == "not-triggered":

@@ -423,6 +423,11 @@ def test_a_triggeredon_cycle_is_reported_not_a_hang(project: Project) -> None:
               sequences:
                 - name: delivery
                   triggeredOn:
+                    - event: hardening.other.finished
+                  tasks:
+                    - name: evaluation
+                - name: other
+                  triggeredOn:
                     - event: hardening.delivery.finished
                   tasks:
                     - name: evaluation
