@@ -56,6 +56,19 @@ class LiveBaseline:
 
     samples: Mapping[str, LiveSamples] = field(default_factory=dict)
     unavailable: str = ""  # e.g. "no earlier build in the stage": history comparison instead
+    missing: Mapping[str, str] = field(default_factory=dict)  # sli -> why it has no samples
+
+    def merged(self, other: LiveBaseline) -> LiveBaseline:
+        """Both providers' samples (this one's win) and reasons."""
+        return LiveBaseline(
+            samples={**other.samples, **self.samples},
+            unavailable=self.unavailable or other.unavailable,
+            missing={
+                k: v
+                for k, v in {**other.missing, **self.missing}.items()
+                if k not in self.samples and k not in other.samples
+            },
+        )
 
 
 @dataclass(frozen=True)

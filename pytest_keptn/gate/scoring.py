@@ -400,7 +400,11 @@ def _live_for(
         return None, f"no live baseline ({baseline.unavailable}): compared with history"
     samples = baseline.samples.get(objective.sli)
     if samples is None:
-        return None, "no live samples for this SLI: compared with history"
+        why = baseline.missing.get(objective.sli, "")
+        return (
+            None,
+            f"no live samples for this SLI{f' ({why})' if why else ''}: compared with history",
+        )
     live = _Live(samples, comparison.confidence, comparison.bad_direction.get(objective.sli))
     try:
         for c in relative:

@@ -221,6 +221,39 @@ class PrometheusClient:
             return self._unreachable(base, exc)
         return self._read(base, response, aggregate, first)
 
+    def query_range(
+        self, promql: str, start: datetime, end: datetime, step: float
+    ) -> list[float] | str:
+        """A range query's finite points (one series; several are an error), or why not."""
+        data = {"query": promql, "start": _unix(start), "end": _unix(end), "step": f"{step:g}",
+                "timeout": f"{self.timeout:g}s"}
+        try:
+            response = self._post("/api/v1/query_range", data, time.monotonic() + self.timeout)
+            body: Any = response.json()
+        except httpx.TimeoutException:
+            return f"range query timed out after {self.timeout:g}s: {promql}"
+        except httpx.TransportError as exc:
+            return self._unreachable(SLIResult(metric="", query=promql), exc).message
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = str(body.get("error") or "") if isinstance(body, dict) else _short(response.text)
+            return self.scrub(f"range query failed: HTTP {response.status_code} {error}: {promql}")
+        result = (body.get("data") or {}).get("result")
+        if not isinstance(result, list) or not result:
+            return f"range query returned no data: {promql}"
+        if len(result) > 1:
+            return f"range query returned {len(result)} series; aggregate them: {promql}"
+        points: list[float] = []
+        for _, raw in result[0].get("values") or []:
+            try:
+                value = float(raw)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(value):
+                points.append(value)  # NaN points (0/0 in an idle step) carry no sample
+        return points
+
     def _unreachable(self, base: SLIResult, exc: Exception) -> SLIResult:
         reason = self.scrub(_short(str(exc) or type(exc).__name__, 150))
         return replace(

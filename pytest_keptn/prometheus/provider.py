@@ -29,6 +29,35 @@ def jobs_in(promql: str) -> list[str]:
     return found
 
 
+def indicator_query(
+    ctx: StageContext, name: str, window: Window, deployment: str = "canary"
+) -> str | None:
+    """The rendered PromQL of ``name``: its sli.yaml query, else a Keptn built-in, else None.
+
+    Raises :class:`ProviderError` naming the indicator when the query cannot be rendered.
+    """
+    template = ctx.sli_indicators.get(name)
+    if template is not None:
+        return render_query(
+            name,
+            template,
+            project=ctx.project,
+            stage=ctx.stage,
+            service=ctx.service,
+            window=window,
+            filters=ctx.slo_filter,
+            deployment=deployment,
+        )
+    return builtin_query(
+        name,
+        project=ctx.project,
+        stage=ctx.stage,
+        service=ctx.service,
+        window=window,
+        filters=ctx.slo_filter,
+    )
+
+
 class PrometheusSLIProvider:
     """Answers every indicator that has a query in ``sli.yaml`` or is a Keptn built-in."""
 
@@ -48,28 +77,8 @@ class PrometheusSLIProvider:
         results: dict[str, SLIResult] = {}
         queries: dict[str, str] = {}
         for name in indicators:
-            template = ctx.sli_indicators.get(name)
             try:
-                if template is not None:
-                    queries[name] = render_query(
-                        name,
-                        template,
-                        project=ctx.project,
-                        stage=ctx.stage,
-                        service=ctx.service,
-                        window=window,
-                        filters=ctx.slo_filter,
-                        deployment=deployment,
-                    )
-                    continue
-                query = builtin_query(
-                    name,
-                    project=ctx.project,
-                    stage=ctx.stage,
-                    service=ctx.service,
-                    window=window,
-                    filters=ctx.slo_filter,
-                )
+                query = indicator_query(ctx, name, window, deployment)
             except ProviderError as exc:
                 results[name] = SLIResult(
                     metric=name, success=False, status=SLIStatus.QUERY_ERROR, message=str(exc)
