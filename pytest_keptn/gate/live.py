@@ -105,6 +105,25 @@ class LiveJudgement:
             return "within tolerance"
         return "no significant difference"
 
+    def describe(self) -> str:
+        """One line: values, effect with interval, p-value, sample sizes, tolerance, decision."""
+        what = "rate" if self.kind == "difference" else "median"
+        return (
+            f"{self.criterion} vs live baseline: canary {_num(self.canary)} / baseline "
+            f"{_num(self.baseline)} ({what}), effect {self.effect_text(self.effect)} "
+            f"[{self.effect_text(self.low)}, {self.effect_text(self.high)}] at "
+            f"{self.confidence:.0%}, p={self.pvalue:.3g} (one-sided, {self.method}; "
+            f"n={self.n_canary}/{self.n_baseline}), tolerance {self.effect_text(self.tolerance)}"
+            f": {self.decision}"
+        )
+
+    def effect_text(self, value: float) -> str:
+        if math.isinf(value):
+            return "-inf" if value < 0 else "+inf"
+        if self.kind in ("ratio", "relative shift"):
+            return f"{value * 100:+.1f}%"
+        return f"{value:+.4g}"
+
     def to_mapping(self) -> dict[str, Any]:
         """JSON-ready (infinite interval bounds become null)."""
 
@@ -127,6 +146,10 @@ class LiveJudgement:
             "decision": self.decision,
             "violated": self.violated,
         }
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
 
 
 def default_direction(criterion: Criterion) -> Direction:

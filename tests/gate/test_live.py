@@ -279,3 +279,27 @@ def test_event_carries_the_live_comparison() -> None:
     assert all(
         "liveComparison" not in r for r in plain.to_keptn()["evaluation"]["indicatorResults"]
     )
+
+
+def test_one_line_wording_and_box_plots() -> None:
+    from pytest_keptn.report.live_svg import box_plots
+
+    samples = _samples(1.3, 1)
+    j = judge(parse_criterion("<=+10%"), samples)
+    line = j.describe()
+    assert "\n" not in line
+    assert line.startswith("<=+10% vs live baseline: canary ")
+    assert "(median), effect +" in line and "% [+" in line and "at 95%, p=" in line
+    assert "n=400/400), tolerance +10.0%: worse" in line
+    rate = judge(
+        parse_criterion("<=+10%"),
+        LiveSamples(Samples(events=5, trials=100), Samples(events=4, trials=100)),
+    )
+    assert "(rate)" in rate.describe() and rate.describe().endswith("no significant difference")
+    svg = box_plots("rt<script>", samples)
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "rt&lt;script&gt;" in svg and "<script" not in svg
+    assert svg.count("<rect") == 2
+    assert (
+        box_plots("x", LiveSamples(Samples(events=1, trials=2), Samples(events=1, trials=2))) == ""
+    )
