@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_keptn.gate.live import LiveBaseline
     from pytest_keptn.gate.scoring import Evaluation
     from pytest_keptn.model import (
         Deployment,
@@ -149,6 +150,28 @@ def pytest_keptn_get_sli(
         def pytest_keptn_get_sli(ctx, indicators, window, deployment, load):
             return [SLIResult(metric=n, value=datadog.query(n, window)) for n in indicators
                     if n.startswith("dd_")]
+    """
+
+
+@pytest.hookspec
+def pytest_keptn_get_live_samples(
+    ctx: StageContext, indicators: Sequence[str], window: Window, load: LoadResult | None
+) -> LiveBaseline | None:
+    """Canary and baseline samples of the indicators this provider knows, for the live-baseline
+    comparison (slo.yaml ``comparison.baseline: live``, a baseline ran beside the canary).
+
+    Every implementation is asked; the first (newest registered first) that has samples of an
+    indicator wins; ``LiveBaseline.missing`` says why an indicator it knows has none (the
+    objective then compares with the history and says so). The built-ins: Prometheus (a
+    range query per side) and Locust (per-request response times, failures, requests/s).
+
+    Example::
+
+        def pytest_keptn_get_live_samples(ctx, indicators, window, load):
+            if "dd_latency" not in indicators:
+                return None
+            canary, baseline = datadog.points("latency", window, ("canary", "baseline"))
+            return LiveBaseline({"dd_latency": LiveSamples(Samples(canary), Samples(baseline))})
     """
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_keptn.gate.live import LiveSamples, Samples
+from pytest_keptn.gate.live import LiveBaseline, LiveSamples, Samples
 from pytest_keptn.model import LoadResult, SLIResult, StageContext, Window
 
 INDICATORS: dict[str, Callable[[LoadResult], float]] = {
@@ -44,6 +44,17 @@ class LocustSLIProvider:
         return [SLIResult(metric=name, value=INDICATORS[name](load), query=f"locust:{name}")
                 for name in wanted]
 
+    @pytest.hookimpl
+    def pytest_keptn_get_live_samples(
+        self,
+        ctx: StageContext,
+        indicators: Sequence[str],
+        window: Window,
+        load: LoadResult | None,
+    ) -> LiveBaseline | None:
+        wanted = [name for name in indicators if name in INDICATORS]
+        return live_samples(load, wanted) if wanted else None
+
 
 # What each Locust SLI is compared on under a live baseline: the whole distribution of the
 # per-request response times (Mann-Whitney compares distributions, not one percentile), the
@@ -53,19 +64,20 @@ _RATES = ("locust_failure_ratio", "locust_failures")
 _PER_SECOND = ("locust_rps", "locust_requests")
 
 
-def live_samples(load: LoadResult | None, indicators: Sequence[str]) -> dict[str, LiveSamples]:
-    """Canary and baseline samples of the ``locust_*`` indicators from the recorded requests.
-
-    Empty when the load had no baseline (or its samples file cannot be read).
-    """
+def live_samples(load: LoadResult | None, indicators: Sequence[str]) -> LiveBaseline:
+    """Canary and baseline samples of the ``locust_*`` indicators from the recorded requests;
+    without them (no baseline load, workers, an unreadable file) each says why."""
     path = (load.details.get("samples") if load is not None else None) or ""
+    why = str(load.details.get("live_unavailable") or "") if load is not None else ""
     if not path:
-        return {}
+        why = why or "the load recorded no per-request samples of a baseline"
+        return LiveBaseline(missing={n: why for n in indicators})
     try:
         data: Any = json.loads(Path(str(path)).read_text(encoding="utf-8"))
         sides = {side: data[side] for side in ("canary", "baseline")}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        why = f"the samples file {path} cannot be read: {type(exc).__name__}"
+        return LiveBaseline(missing={n: why for n in indicators})
     out: dict[str, LiveSamples] = {}
     source = f"Locust, per request ({path})"
     for name in indicators:
@@ -84,7 +96,7 @@ def live_samples(load: LoadResult | None, indicators: Sequence[str]) -> dict[str
         else:
             continue
         out[name] = LiveSamples(c, b, source)
-    return out
+    return LiveBaseline(samples=out)
 
 
 def reconcile(load: LoadResult, counted: float, *, tolerance: float = 0.2) -> str | None:

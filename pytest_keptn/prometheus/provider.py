@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from pytest_keptn.errors import KeptnError, ProviderError
+from pytest_keptn.gate.live import LiveBaseline
 from pytest_keptn.model import LoadResult, SLIResult, SLIStatus, StageContext, Window
 from pytest_keptn.prometheus.client import client_from_settings
 from pytest_keptn.prometheus.render import builtin_query, render_query
@@ -97,6 +98,20 @@ class PrometheusSLIProvider:
             results.update(self._fetch(ctx, queries, window, compat))
         ordered = [results[n] for n in indicators if n in results]
         return ordered
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_keptn_get_live_samples(
+        self,
+        ctx: StageContext,
+        indicators: Sequence[str],
+        window: Window,
+        load: LoadResult | None,
+    ) -> LiveBaseline | None:
+        if ctx.prometheus_url is None:
+            return None
+        from pytest_keptn.prometheus.live import live_samples  # (it imports this module)
+
+        return live_samples(ctx, [n for n in indicators if not n.startswith("locust_")], window)
 
     @staticmethod
     def _fetch(
