@@ -132,7 +132,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
             base = ini_base
         if value is None:
             value = option.default
-        elif name in PATH_OPTIONS:
+        elif name in PATH_OPTIONS and "://" not in str(value):  # a postgresql:// history
             value = str((Path(base) / value).resolve())
         values[name] = value
     return Settings(**values)
@@ -221,6 +221,11 @@ class KeptnSession:
                        evaluation_only=bool(settings.timeframe or settings.start or settings.end),
                        own_deployer=bool(hook.pytest_keptn_deploy.get_hookimpls()),
                        own_load=bool(hook.pytest_keptn_run_load.get_hookimpls()))
+        from pytest_keptn.gate.history import check_history_setting
+        from pytest_keptn.locate import prepare_state_dir
+
+        check_history_setting(settings.history)  # a postgresql:// URL needs its driver
+        prepare_state_dir(settings.state_path(self.root))  # with a .gitignore
         self._history: History | None = None
         self._history_error: Exception | None = None
         self._prometheus: Any = None
@@ -381,13 +386,11 @@ class KeptnSession:
             raise self._history_error
         if self._history is None:
             from pytest_keptn.errors import HistoryError
-            from pytest_keptn.gate.history import History
+            from pytest_keptn.gate.history import History, history_location
 
-            path = Path(self.settings.history) if self.settings.history else (
-                self.settings.state_path(self.root) / "history.sqlite")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            location = history_location(self.settings.history, self.settings.state_path(self.root))
             try:
-                self._history = History(path, lock_timeout=self.settings.history_lock_timeout)
+                self._history = History(location, lock_timeout=self.settings.history_lock_timeout)
             except HistoryError as exc:
                 self._history_error = exc
                 raise

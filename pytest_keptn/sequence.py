@@ -75,6 +75,8 @@ class SequenceState:
     rolled_back: bool = False
     rollback_note: str = ""  # what the rollback did, in the deployer's words
     triggered_by: str = ""
+    context: str = ""  # Keptn's shkeptncontext: one per delivery of a build across its stages
+    triggeredid: str = ""  # this sequence run's id: the triggeredid of its events
 
     @property
     def failed_task(self) -> TaskOutcome | None:
@@ -191,6 +193,7 @@ class Pipeline:
         self._user_test_failures = user_test_failures
         self.pinned = dict(pinned or {})  # stage -> pinned comparison basis (--keptn-baseline)
         self._contexts: dict[str, StageContext] = {}
+        self._continues: dict[str, str] = {}  # "stage.sequence" -> the context it continues
         self._advancing: list[str] = []  # sequences being advanced by this process, in order
         # state file -> ((inode, mtime, size), the state it holds), see load_state
         self._parsed: dict[Path, tuple[tuple[int, int, int], SequenceState]] = {}
@@ -300,9 +303,10 @@ class Pipeline:
                     continue
                 result, last = src.result or "fail", _last_task(src)
                 source = f"{src_stage}.{src_seq} finished with {result}"
+                context = src.context
             else:
                 # Separate CI jobs per stage: the history says how the same build did there.
-                found = self._history().sequence_result(
+                found = self._history().sequence_record(
                     project=self.project, stage=src_stage, sequence=src_seq,
                     service=self.plans[stage].service,
                     image=self.settings.image, tag=self.settings.tag,
@@ -311,9 +315,10 @@ class Pipeline:
                 if found is None:
                     reasons.append(f"no record that {build} finished {src_stage}.{src_seq}")
                     continue
-                result, last = found
+                result, last, context = found.result, found.last_task, found.context
                 source = f"{src_stage}.{src_seq} finished with {result} for {build} (history)"
             if trigger.fires(result, last):
+                self._continues[f"{stage}.{sequence.name}"] = context
                 return True, f"triggered: {source}"
             reasons.append(f"{source}, triggeredOn {trigger.event} needs {trigger.wanted}")
         return False, "not triggered: " + "; ".join(reasons)
@@ -394,6 +399,8 @@ class Pipeline:
                     self._save(state)
                     return state
                 state.status = "running"
+                state.context = self._continues.pop(f"{stage}.{seq.name}", "") or str(uuid.uuid4())
+                state.triggeredid = str(uuid.uuid4())
                 self.say(stage, f"sequence {seq.name} started ({why})")
             elif (stop_before is not None and state.result != "fail"
                   and state.next_task >= min(stop_before, len(seq.tasks))
@@ -443,6 +450,7 @@ class Pipeline:
                     project=self.project, stage=stage, sequence=seq.name,
                     service=self.plans[stage].service, image=self.settings.image,
                     tag=self.settings.tag, result=state.result, last_task=_last_task(state),
+                    context=state.context,
                 )
             except KeptnError as exc:
                 self.say(stage, f"history: {exc}")
@@ -581,6 +589,8 @@ class Pipeline:
                 plan.slo, project=self.project, stage=stage, service=plan.service)
         except HistoryError as exc:
             history_error = exc
+        for line in history.take_warnings() if history is not None else ():
+            self.say(stage, line)  # a damaged stored evaluation, left out of the comparison
         evaluation = evaluate(plan.slo, list(results.values()), previous, compat=self.settings.compat)
         event_id = str(uuid.uuid4())
         if history is not None and history_error is None:
@@ -588,11 +598,14 @@ class Pipeline:
                 event_id = history.record(
                     evaluation, project=self.project, stage=stage, service=plan.service,
                     image=self.settings.image, tag=self.settings.tag, window=window,
+                    context=state.context, triggeredid=state.triggeredid,
                 )
             except HistoryError as exc:
                 history_error = exc
         data = evaluation.to_keptn(project=self.project, stage=stage, service=plan.service, window=window)
-        event = evaluation_finished_event(data, event_id=event_id, time=datetime.now(UTC))
+        event = evaluation_finished_event(
+            data, event_id=event_id, time=datetime.now(UTC), shkeptncontext=state.context or None,
+            triggeredid=state.triggeredid or None, image=self.settings.image, tag=self.settings.tag)
         if self.settings.events:
             write_event(Path(self.settings.events), event)
         self.hook.pytest_keptn_evaluation_finished(ctx=ctx, evaluation=evaluation, event=event)

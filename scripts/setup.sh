@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh machine, idempotently:
-# Debian's prometheus (and chromium for the report test) when missing, a venv with the package.
+# Debian's prometheus and postgresql (the server the history tests start; chromium for the report
+# test) when missing, a venv with the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 if [ "${KEPTN_SETUP_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   missing+=(chromium)
 fi
@@ -16,10 +18,10 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import pytest_keptn, locust, xdist, hypothesis, ruff' >/dev/null 2>&1 \
+if ! .venv/bin/python -c 'import pytest_keptn, locust, xdist, hypothesis, ruff, psycopg' >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.installed ]; then
   echo "setup: pip install -e .[test]"
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v 'is ignored' || true
-  .venv/bin/python -c 'import pytest_keptn, locust, xdist, hypothesis' # fail loudly if the install did not work
+  .venv/bin/python -c 'import pytest_keptn, locust, xdist, hypothesis, psycopg' # fail loudly if the install did not work
   touch .venv/.installed
 fi

@@ -22,8 +22,15 @@ def evaluation_finished_event(
     time: datetime,
     shkeptncontext: str | None = None,
     triggeredid: str | None = None,
+    image: str = "",
+    tag: str = "",
 ) -> dict[str, Any]:
-    """A CloudEvent 1.0 envelope around an evaluation.finished ``data`` mapping."""
+    """A CloudEvent 1.0 envelope around an evaluation.finished ``data`` mapping.
+
+    ``shkeptncontext``: the delivery (one per build across its stages; default the event id);
+    ``triggeredid``: the sequence run the event belongs to. ``image``/``tag``: the build, put
+    into ``labels`` and Keptn's ``configurationChange`` so each event says what it evaluated.
+    """
     event: dict[str, Any] = {
         "specversion": "1.0",
         "id": event_id,
@@ -35,8 +42,30 @@ def evaluation_finished_event(
     }
     if triggeredid:
         event["triggeredid"] = triggeredid
-    event["data"] = dict(data)
+    body = dict(data)
+    if image or tag:
+        body["labels"] = {**(body.get("labels") or {}), "image": image, "tag": tag}
+        body["configurationChange"] = {"values": {"image": f"{image}:{tag}" if tag else image}}
+    event["data"] = body
     return event
+
+
+def build_of(data: Mapping[str, Any]) -> tuple[str, str]:
+    """The (image, tag) an evaluation.finished ``data`` names: its ``labels``, else Keptn's
+    ``configurationChange.values.image`` (``image:tag``); ("", "") when it names none."""
+    labels = data.get("labels")
+    if isinstance(labels, Mapping) and isinstance(labels.get("image"), str):
+        tag = labels.get("tag")
+        return labels["image"], tag if isinstance(tag, str) else ""
+    change = data.get("configurationChange")
+    values = change.get("values") if isinstance(change, Mapping) else None
+    ref = values.get("image") if isinstance(values, Mapping) else None
+    if not isinstance(ref, str) or not ref:
+        return "", ""
+    name, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:  # no tag, or the colon was a registry port
+        return ref, ""
+    return name, tag
 
 
 def write_event(folder: Path, event: Mapping[str, Any]) -> Path:

@@ -1,67 +1,45 @@
-"""The evaluation history: Keptn's mongodb-datastore, as one SQLite file (stdlib ``sqlite3``).
+"""The evaluation history: Keptn's mongodb-datastore, as a SQLite file or a PostgreSQL database.
 
-WAL journal, a busy timeout, and ``BEGIN IMMEDIATE`` with retries make two processes writing at
-once safe. Comparison-basis selection follows §4.1.
+One interface, two backends (``_sqlite.py``, ``_postgres.py``): the SQL is written once here.
+Comparison-basis selection follows §4.1. A stored row that cannot be read (damaged by hand or
+by a crash) is never fatal: it is left out of comparisons with a warning naming its id
+(``History.warnings``), and ``evaluations()`` lists it as unreadable.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import time as _time
+import math
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from pytest_keptn.errors import ConfigError, HistoryError
-from pytest_keptn.gate.events import EVALUATION_FINISHED, evaluation_finished_event
+from pytest_keptn.gate._store import Cursor, Store
+from pytest_keptn.gate.events import EVALUATION_FINISHED, build_of, evaluation_finished_event
 from pytest_keptn.gate.scoring import Evaluation
 from pytest_keptn.model import Window
 from pytest_keptn.spec.slo import SLO, Comparison
 
 INVALIDATED = "sh.keptn.event.evaluation.invalidated"
 _RETRY_SECONDS = 60.0
-_T = TypeVar("_T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS evaluations (
-    id TEXT PRIMARY KEY,
-    project TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    service TEXT NOT NULL,
-    image TEXT NOT NULL DEFAULT '',
-    tag TEXT NOT NULL DEFAULT '',
-    time TEXT NOT NULL,
-    window_start TEXT NOT NULL DEFAULT '',
-    window_end TEXT NOT NULL DEFAULT '',
-    result TEXT NOT NULL,
-    score REAL NOT NULL,
-    invalidated TEXT,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS evaluations_pss ON evaluations (project, stage, service, time);
-CREATE TABLE IF NOT EXISTS sequences (
-    project TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    sequence TEXT NOT NULL,
-    service TEXT NOT NULL,
-    image TEXT NOT NULL,
-    tag TEXT NOT NULL,
-    result TEXT NOT NULL,
-    time TEXT NOT NULL,
-    last_task TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS sequences_key ON sequences (project, stage, sequence, service, image, tag);
-"""
+_ROW = ("id, time, project, stage, service, image, tag, result, score, data, invalidated,"
+        " window_start, window_end, context, triggeredid")
+_INSERT = (
+    "INSERT INTO evaluations (id, project, stage, service, image, tag, time, window_start,"
+    " window_end, result, score, invalidated, data, context, triggeredid)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """One recorded evaluation, for reports."""
+    """One recorded evaluation, for reports. ``unreadable`` says why a damaged row could not be
+    read (its ``data`` is then empty); such a row takes part in no comparison."""
 
     id: str
     time: datetime
@@ -76,6 +54,52 @@ class HistoryRow:
     invalidated: str | None = None
     window_start: str = ""
     window_end: str = ""
+    context: str = ""
+    triggeredid: str = ""
+    unreadable: str = ""
+
+    def evaluation(self) -> Evaluation:
+        return Evaluation.from_keptn(self.data, id=self.id)
+
+
+@dataclass(frozen=True)
+class SequenceRecord:
+    """How a stage's sequence ended for a build: its result, the task it ended with ("" for
+    records written before it was kept) and the delivery's Keptn context ("" likewise)."""
+
+    result: str
+    last_task: str
+    context: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A manual approval of a build in a stage: pending until answered (across CI jobs)."""
+
+    id: str
+    project: str
+    stage: str
+    service: str
+    image: str
+    tag: str
+    sequence: str
+    context: str
+    requested: datetime
+    decision: str | None = None  # "approved" | "rejected" once answered
+    who: str = ""
+    answered: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.decision is None
+
+
+class ImportRefused(HistoryError):
+    """``import_events`` found bad events; ``problems`` has one line per bad event."""
+
+    def __init__(self, problems: Sequence[str], *, file: str) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(self.problems), file=file)
 
 
 def _stamp(moment: datetime) -> str:
@@ -95,67 +119,171 @@ def _parse_stamp(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _locked(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+# ------------------------------------------------------------------ what a readable row holds
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _kind(value: Any) -> str:
+    names = {str: "a string", list: "a list", dict: "an object", bool: "a boolean"}
+    return names.get(type(value), "null" if value is None else type(value).__name__)
+
+
+def _targets_problem(where: str, targets: Any) -> str:
+    if targets is None:
+        return ""
+    if not isinstance(targets, list):
+        return f"{where} is {_kind(targets)}, not a list"
+    for j, target in enumerate(targets):
+        if not isinstance(target, Mapping):
+            return f"{where}[{j}] is {_kind(target)}, not an object"
+        if "targetValue" in target and not _number(target["targetValue"]):
+            return f"{where}[{j}].targetValue is {_kind(target['targetValue'])}, not a number"
+    return ""
+
+
+def evaluation_data_problem(data: Any) -> str:
+    """What makes ``data`` unusable as an evaluation.finished ``data``, or "" if nothing."""
+    if not isinstance(data, Mapping):
+        return f"data is {_kind(data)}, not an object"
+    ev = data.get("evaluation")
+    if ev is None:
+        return ""
+    if not isinstance(ev, Mapping):
+        return f"evaluation is {_kind(ev)}, not an object"
+    if "score" in ev and not _number(ev["score"]):
+        return f"evaluation.score is {_kind(ev['score'])}, not a number"
+    for name in ("result", "timeStart", "timeEnd"):
+        if ev.get(name) is not None and not isinstance(ev[name], str):
+            return f"evaluation.{name} is {_kind(ev[name])}, not a string"
+    compared = ev.get("comparedEvents")
+    if compared is not None and not (isinstance(compared, list)
+                                     and all(isinstance(c, str) for c in compared)):
+        return "evaluation.comparedEvents is not a list of ids"
+    rows = ev.get("indicatorResults")
+    if rows is None:
+        return ""
+    if not isinstance(rows, list):
+        return f"evaluation.indicatorResults is {_kind(rows)}, not a list"
+    for i, row in enumerate(rows):
+        where = f"evaluation.indicatorResults[{i}]"
+        if not isinstance(row, Mapping):
+            return f"{where} is {_kind(row)}, not an object"
+        if not _number(row.get("score")):
+            return f"{where}.score is {_kind(row.get('score'))}, not a number"
+        value = row.get("value")
+        if not isinstance(value, Mapping):
+            return f"{where}.value is {_kind(value)}, not an object"
+        if not isinstance(value.get("metric"), str):
+            return f"{where}.value.metric is {_kind(value.get('metric'))}, not a string"
+        if "value" in value and not _number(value["value"]):
+            return f"{where}.value.value is {_kind(value['value'])}, not a number"
+        for name in ("passTargets", "warningTargets"):
+            problem = _targets_problem(f"{where}.{name}", row.get(name))
+            if problem:
+                return problem
+    return ""
+
+
+def _read_data(text: Any) -> tuple[dict[str, Any], str]:
+    """A stored ``data`` column: (the mapping, "") or ({}, why it cannot be read)."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        return {}, f"data is not JSON ({exc})"
+    problem = evaluation_data_problem(data)
+    return ({}, problem) if problem else (dict(data), "")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _row(raw: tuple[Any, ...]) -> HistoryRow:
+    data, problem = _read_data(raw[9])
+    try:
+        score = float(raw[8])
+        if not math.isfinite(score):
+            raise ValueError(score)
+    except (TypeError, ValueError):
+        score, problem = 0.0, problem or f"score is {raw[8]!r}, not a number"
+    return HistoryRow(
+        id=_text(raw[0]), time=_parse_stamp(_text(raw[1])), project=_text(raw[2]),
+        stage=_text(raw[3]), service=_text(raw[4]), image=_text(raw[5]), tag=_text(raw[6]),
+        result=_text(raw[7]), score=score, data=data,
+        invalidated=None if raw[10] is None else str(raw[10]),
+        window_start=_text(raw[11]), window_end=_text(raw[12]), context=_text(raw[13]),
+        triggeredid=_text(raw[14]), unreadable=problem,
+    )  # fmt: skip
+
+
+def _approval(raw: tuple[Any, ...]) -> Approval:
+    return Approval(
+        id=raw[0], project=raw[1], stage=raw[2], service=raw[3], image=raw[4], tag=raw[5],
+        sequence=raw[6], context=raw[7], requested=_parse_stamp(raw[8]), decision=raw[9],
+        who=raw[10] or "", answered=_parse_stamp(raw[11]) if raw[11] else None,
+    )  # fmt: skip
+
+
+_APPROVAL = ("id, project, stage, service, image, tag, sequence, context, requested, decision,"
+             " who, answered")
+
+
+def open_store(location: str | Path, *, lock_timeout: float) -> Store:
+    """The backend for ``location``: a ``postgresql://`` URL or a SQLite file path."""
+    from pytest_keptn.gate._postgres import PostgresStore, is_postgres_url
+
+    if isinstance(location, str) and is_postgres_url(location):
+        return PostgresStore(location, lock_timeout=lock_timeout)
+    from pytest_keptn.gate._sqlite import SQLiteStore
+
+    return SQLiteStore(location, lock_timeout=lock_timeout)
+
+
+def history_location(setting: str | None, state_dir: Path) -> str:
+    """Where the history lives: the ``keptn_history`` setting (a file or a ``postgresql://``
+    URL), else ``<state dir>/history.sqlite``."""
+    return setting if setting else str(state_dir / "history.sqlite")
+
+
+def check_history_setting(setting: str | None) -> None:
+    """A ConfigError when ``setting`` is a ``postgresql://`` URL that cannot be used: the
+    driver is missing or the URL has no host or database."""
+    from pytest_keptn.gate._postgres import check_url, is_postgres_url
+
+    if setting and is_postgres_url(setting):
+        check_url(setting)
 
 
 class History:
-    """Evaluation and sequence history in one SQLite file (created on first use)."""
+    """Evaluation, sequence and approval history (created on first use).
 
-    def __init__(self, path: str | Path, *, lock_timeout: float = _RETRY_SECONDS) -> None:
-        """``lock_timeout``: seconds to wait while another writer holds the file locked."""
-        self.path = Path(path)
-        self._file = str(self.path)
-        self._lock_timeout = max(0.0, float(lock_timeout))
-        busy = min(30.0, self._lock_timeout)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self._file, timeout=busy, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise HistoryError(f"cannot open history: {exc}", file=self._file) from None
-        try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
-            self._retry(lambda: self._db.execute("PRAGMA journal_mode = WAL").fetchone())
-            self._transaction(_create_or_upgrade)
-        except HistoryError:
-            self._db.close()
-            raise
+    ``location``: a SQLite file path, or a libpq URL ``postgresql://USER@HOST:PORT/DBNAME``
+    (password from ``PGPASSWORD``/``.pgpass``/``PGSERVICE`` or the URL; never printed).
+    """
 
-    # -- plumbing -----------------------------------------------------------------------------
+    def __init__(self, location: str | Path, *, lock_timeout: float = _RETRY_SECONDS) -> None:
+        """``lock_timeout``: seconds to wait while another writer holds the store locked."""
+        self._store = open_store(location, lock_timeout=lock_timeout)
+        self.location = self._store.location
+        self.warnings: list[str] = []  # rows skipped as unreadable, oldest warning first
 
-    def _retry(self, action: Callable[[], _T]) -> _T:
-        deadline = _time.monotonic() + self._lock_timeout
-        delay = 0.005
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                if _locked(exc) and _time.monotonic() < deadline:
-                    _time.sleep(delay)
-                    delay = min(delay * 2, 0.2)
-                    continue
-                raise HistoryError(f"history store error: {exc}", file=self._file) from None
-            except sqlite3.DatabaseError as exc:
-                raise HistoryError(
-                    f"not a usable history database ({exc})", file=self._file
-                ) from None
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
-    def _transaction(self, body: Callable[[_Tx], _T]) -> _T:
-        def attempt() -> _T:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                out = body(_Tx(self._db))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return out
+    def take_warnings(self) -> list[str]:
+        """The warnings since the last call (and forget them)."""
+        out, self.warnings = self.warnings, []
+        return out
 
-        return self._retry(attempt)
-
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._retry(lambda: self._db.execute(sql, params).fetchall())
+    def _skip(self, row: HistoryRow, why: str) -> None:
+        line = f"history: evaluation {row.id} is unreadable ({row.unreadable}); {why}"
+        if line not in self.warnings:
+            self.warnings.append(line)
 
     # -- evaluations --------------------------------------------------------------------------
 
@@ -170,88 +298,112 @@ class History:
         tag: str = "",
         window: Window | None = None,
         time: datetime | None = None,
+        context: str = "",
+        triggeredid: str = "",
+        event_id: str | None = None,
     ) -> str:
-        """Store an evaluation; returns its new event id (a uuid4 string)."""
-        event_id = str(uuid.uuid4())
+        """Store an evaluation; returns its event id (a new uuid4 unless ``event_id``)."""
+        event_id = event_id or str(uuid.uuid4())
         moment = time or datetime.now(UTC)
         data = evaluation.to_keptn(project=project, stage=stage, service=service, window=window)
         ev = data["evaluation"]
         row = (
             event_id, project, stage, service, image, tag, _stamp(moment),
             ev.get("timeStart", ""), ev.get("timeEnd", ""), evaluation.result,
-            float(evaluation.score), None, json.dumps(data),
+            float(evaluation.score), None, json.dumps(data), context, triggeredid,
         )  # fmt: skip
-        self._transaction(lambda tx: tx.execute(
-            "INSERT INTO evaluations (id, project, stage, service, image, tag, time, window_start,"
-            " window_end, result, score, invalidated, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            row,
-        ))  # fmt: skip
+        self._store.write(lambda cur: cur.execute(_INSERT, row))
         return event_id
 
     def previous(
-        self, slo_or_comparison: SLO | Comparison, *, project: str, stage: str, service: str
+        self,
+        slo_or_comparison: SLO | Comparison,
+        *,
+        project: str,
+        stage: str,
+        service: str,
+        before: str | None = None,
     ) -> list[Evaluation]:
-        """The comparison basis as Keptn selects it (§4.1): newest first, at most N."""
+        """The comparison basis as Keptn selects it (§4.1): newest first, at most N, in one
+        read transaction. ``before``: only evaluations stored before that one (re-scoring).
+        Unreadable rows are left out (a warning each) and the next readable ones taken."""
         comparison = (
             slo_or_comparison.comparison
             if isinstance(slo_or_comparison, SLO)
             else slo_or_comparison
         )
-        sql = (
-            "SELECT id, data FROM evaluations WHERE project=? AND stage=? AND service=?"
-            " AND invalidated IS NULL"
-        )
+        tie = self._store.tiebreak
+        sql = (f"SELECT {_ROW} FROM evaluations WHERE project=? AND stage=? AND service=?"
+               " AND invalidated IS NULL")
         params: list[Any] = [project, stage, service]
+        if before is not None:
+            sql += (f" AND (time < (SELECT time FROM evaluations WHERE id=?) OR (time ="
+                    f" (SELECT time FROM evaluations WHERE id=?) AND {tie} <"
+                    f" (SELECT {tie} FROM evaluations WHERE id=?)))")
+            params += [before, before, before]
         results = comparison.result_filter
         if results:
             sql += " AND result IN (" + ",".join("?" * len(results)) + ")"
             params.extend(results)
-        sql += " ORDER BY time DESC, rowid DESC LIMIT ?"
-        params.append(max(comparison.n, 0))
-        return [
-            Evaluation.from_keptn(json.loads(data), id=str(eid))
-            for eid, data in self._query(sql, tuple(params))
-        ]
+        sql += f" ORDER BY time DESC, {tie} DESC LIMIT ? OFFSET ?"
+        wanted = max(comparison.n, 0)
+
+        def select(cur: Cursor) -> list[HistoryRow]:
+            found: list[HistoryRow] = []
+            offset = 0
+            while len(found) < wanted:
+                page = [_row(r) for r in cur.rows(sql, (*params, wanted, offset))]
+                for row in page:
+                    if row.unreadable:
+                        self._skip(row, "left out of the comparison")
+                    elif len(found) < wanted:
+                        found.append(row)
+                if len(page) < wanted:
+                    break
+                offset += len(page)
+            return found
+
+        return [row.evaluation() for row in self._store.read(select)]
 
     def pinned(
         self, ids: Sequence[str], *, project: str, services: Mapping[str, str]
     ) -> dict[str, list[Evaluation]]:
         """A pinned comparison basis: the evaluations ``ids`` grouped by stage, in the order
         given. ``services`` maps the run's stages to their service; an id that is unknown,
-        invalidated, or of another project, stage or service is a ConfigError naming it."""
+        invalidated, unreadable, or of another project, stage or service is a ConfigError."""
         out: dict[str, list[Evaluation]] = {}
+        where = "--keptn-baseline"
         for eid in ids:
-            rows = self._query(
-                "SELECT project, stage, service, invalidated, data FROM evaluations WHERE id=?",
-                (eid,),
-            )
-            where = "--keptn-baseline"
+            rows = self._rows_by_id(eid)
             if not rows:
                 raise ConfigError(f"no evaluation with id {eid!r} in the history",
-                                  file=self._file, field=where)
-            project_, stage, service, invalidated, data = rows[0]
-            if invalidated is not None:
-                raise ConfigError(f"evaluation {eid!r} is invalidated ({invalidated})",
-                                  file=self._file, field=where)
-            if project_ != project or services.get(stage) != service:
+                                  file=self.location, field=where)
+            row = _row(rows[0])
+            if row.invalidated is not None:
+                raise ConfigError(f"evaluation {eid!r} is invalidated ({row.invalidated})",
+                                  file=self.location, field=where)
+            if row.unreadable:
+                raise ConfigError(f"evaluation {eid!r} is unreadable ({row.unreadable})",
+                                  file=self.location, field=where)
+            if row.project != project or services.get(row.stage) != row.service:
                 runs = ", ".join(f"{st}/{sv}" for st, sv in services.items())
                 raise ConfigError(
-                    f"evaluation {eid!r} is of {project_}: {stage}/{service}, not of a stage "
-                    f"this run evaluates ({project}: {runs})", file=self._file, field=where)
-            out.setdefault(stage, []).append(Evaluation.from_keptn(json.loads(data), id=eid))
+                    f"evaluation {eid!r} is of {row.project}: {row.stage}/{row.service}, not of "
+                    f"a stage this run evaluates ({project}: {runs})",
+                    file=self.location, field=where)
+            out.setdefault(row.stage, []).append(row.evaluation())
         return out
+
+    def _rows_by_id(self, event_id: str) -> list[tuple[Any, ...]]:
+        return self._store.read(
+            lambda cur: cur.rows(f"SELECT {_ROW} FROM evaluations WHERE id=?", (event_id,)))
 
     def invalidate(self, event_id: str, reason: str) -> None:
         """Exclude an evaluation from every later comparison."""
-
-        def body(tx: _Tx) -> int:
-            return tx.execute(
-                "UPDATE evaluations SET invalidated=? WHERE id=?",
-                (reason or "invalidated", event_id),
-            ).rowcount
-
-        if self._transaction(body) == 0:
-            raise HistoryError(f"no evaluation with id {event_id!r}", file=self._file)
+        changed = self._store.write(lambda cur: cur.execute(
+            "UPDATE evaluations SET invalidated=? WHERE id=?", (reason or "invalidated", event_id)))
+        if changed == 0:
+            raise HistoryError(f"no evaluation with id {event_id!r}", file=self.location)
 
     def evaluations(
         self,
@@ -259,92 +411,177 @@ class History:
         stage: str | None = None,
         service: str | None = None,
         limit: int | None = None,
+        *,
+        image: str | None = None,
+        tag: str | None = None,
+        context: str | None = None,
     ) -> list[HistoryRow]:
-        """Recorded evaluations, newest first (invalidated ones included, flagged)."""
+        """Recorded evaluations, newest first (invalidated and unreadable ones included,
+        flagged)."""
         clauses: list[str] = []
         params: list[Any] = []
-        for column, value in (("project", project), ("stage", stage), ("service", service)):
+        for column, value in (("project", project), ("stage", stage), ("service", service),
+                              ("image", image), ("tag", tag), ("context", context)):
             if value is not None:
                 clauses.append(f"{column}=?")
                 params.append(value)
-        sql = (
-            "SELECT id, time, project, stage, service, image, tag, result, score, data,"
-            " invalidated, window_start, window_end FROM evaluations"
-        )
+        sql = f"SELECT {_ROW} FROM evaluations"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY time DESC, rowid DESC"
+        sql += f" ORDER BY time DESC, {self._store.tiebreak} DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [
-            HistoryRow(
-                id=r[0],
-                time=_parse_stamp(r[1]),
-                project=r[2],
-                stage=r[3],
-                service=r[4],
-                image=r[5],
-                tag=r[6],
-                result=r[7],
-                score=float(r[8]),
-                data=json.loads(r[9]),
-                invalidated=r[10],
-                window_start=r[11],
-                window_end=r[12],
-            )
-            for r in self._query(sql, tuple(params))
-        ]
+        return [_row(r) for r in self._store.read(lambda cur: cur.rows(sql, params))]
 
     # -- sequences ----------------------------------------------------------------------------
 
     def record_sequence(
         self, *, project: str, stage: str, sequence: str, service: str, image: str, tag: str,
-        result: str, last_task: str = "",
+        result: str, last_task: str = "", context: str = "",
     ) -> None:  # fmt: skip
         """Remember how a stage's sequence ended for a build (for later stages and jobs):
-        its result and the task it ended with (for ``<task>.result`` trigger selectors)."""
+        its result, the task it ended with (for ``<task>.result`` trigger selectors) and the
+        delivery's Keptn context (a later stage in another CI job continues it)."""
         row = (project, stage, sequence, service, image, tag, result, _stamp(datetime.now(UTC)),
-               last_task)
-        self._transaction(lambda tx: tx.execute(
+               last_task, context)
+        self._store.write(lambda cur: cur.execute(
             "INSERT INTO sequences (project, stage, sequence, service, image, tag, result, time,"
-            " last_task) VALUES (?,?,?,?,?,?,?,?,?)", row,
+            " last_task, context) VALUES (?,?,?,?,?,?,?,?,?,?)", row,
         ))  # fmt: skip
+
+    def sequence_record(
+        self, *, project: str, stage: str, sequence: str, service: str, image: str, tag: str
+    ) -> SequenceRecord | None:
+        """The latest record of that sequence for that build, or None."""
+        rows = self._store.read(lambda cur: cur.rows(
+            "SELECT result, last_task, context FROM sequences WHERE project=? AND stage=?"
+            " AND sequence=? AND service=? AND image=? AND tag=?"
+            f" ORDER BY time DESC, {self._store.tiebreak} DESC LIMIT 1",
+            (project, stage, sequence, service, image, tag),
+        ))  # fmt: skip
+        if not rows:
+            return None
+        result, last, context = rows[0]
+        return SequenceRecord(str(result), str(last or ""), str(context or ""))
 
     def sequence_result(
         self, *, project: str, stage: str, sequence: str, service: str, image: str, tag: str
     ) -> tuple[str, str] | None:
-        """The latest recorded (result, last task) of that sequence for that build, or None;
-        the last task is "" for records written before it was kept."""
-        rows = self._query(
-            "SELECT result, last_task FROM sequences WHERE project=? AND stage=? AND sequence=?"
-            " AND service=? AND image=? AND tag=? ORDER BY time DESC, rowid DESC LIMIT 1",
-            (project, stage, sequence, service, image, tag),
-        )
-        return (str(rows[0][0]), str(rows[0][1] or "")) if rows else None
+        """The latest recorded (result, last task) of that sequence for that build, or None."""
+        found = self.sequence_record(project=project, stage=stage, sequence=sequence,
+                                     service=service, image=image, tag=tag)
+        return None if found is None else (found.result, found.last_task)
+
+    # -- approvals (a manual approval task waiting across CI jobs) -------------------------------
+
+    def record_pending_approval(
+        self, *, project: str, stage: str, service: str, image: str, tag: str, sequence: str,
+        context: str = "", time: datetime | None = None,
+    ) -> Approval:  # fmt: skip
+        """Ask for an approval of ``image:tag`` in ``stage``; a question already pending for
+        the same build, sequence and context is returned instead of asking twice."""
+        key = (project, stage, service, image, tag, sequence, context)
+
+        def body(cur: Cursor) -> Approval:
+            found = cur.rows(
+                f"SELECT {_APPROVAL} FROM approvals WHERE project=? AND stage=? AND service=?"
+                " AND image=? AND tag=? AND sequence=? AND context=? AND decision IS NULL"
+                " ORDER BY requested DESC LIMIT 1", key)
+            if found:
+                return _approval(found[0])
+            row = (str(uuid.uuid4()), *key, _stamp(time or datetime.now(UTC)))
+            cur.execute(f"INSERT INTO approvals ({_APPROVAL}) VALUES (?,?,?,?,?,?,?,?,?,NULL,'',"
+                        "NULL)", row)
+            return _approval((*row, None, "", None))
+
+        return self._store.write(body)
+
+    def approval(self, approval_id: str) -> Approval | None:
+        rows = self._store.read(lambda cur: cur.rows(
+            f"SELECT {_APPROVAL} FROM approvals WHERE id=?", (approval_id,)))
+        return _approval(rows[0]) if rows else None
+
+    def pending_approval(
+        self, *, project: str, stage: str, service: str, image: str, tag: str,
+        sequence: str | None = None,
+    ) -> Approval | None:  # fmt: skip
+        """The newest unanswered approval of that build in that stage, or None."""
+        sql = (f"SELECT {_APPROVAL} FROM approvals WHERE project=? AND stage=? AND service=?"
+               " AND image=? AND tag=? AND decision IS NULL")
+        params: list[Any] = [project, stage, service, image, tag]
+        if sequence is not None:
+            sql += " AND sequence=?"
+            params.append(sequence)
+        rows = self._store.read(lambda cur: cur.rows(sql + " ORDER BY requested DESC LIMIT 1",
+                                                     params))
+        return _approval(rows[0]) if rows else None
+
+    def approvals(self, project: str | None = None, *, pending_only: bool = False
+                  ) -> list[Approval]:
+        """Approvals, newest first."""
+        sql = f"SELECT {_APPROVAL} FROM approvals WHERE 1=1"
+        params: list[Any] = []
+        if project is not None:
+            sql += " AND project=?"
+            params.append(project)
+        if pending_only:
+            sql += " AND decision IS NULL"
+        rows = self._store.read(lambda cur: cur.rows(sql + " ORDER BY requested DESC", params))
+        return [_approval(r) for r in rows]
+
+    def answer_approval(
+        self, approval_id: str, *, approve: bool, who: str, time: datetime | None = None
+    ) -> Approval:
+        """Approve or reject a pending approval (once: a second answer is a HistoryError
+        saying who answered first)."""
+        decision = "approved" if approve else "rejected"
+
+        def body(cur: Cursor) -> Approval:
+            changed = cur.execute(
+                "UPDATE approvals SET decision=?, who=?, answered=? WHERE id=?"
+                " AND decision IS NULL",
+                (decision, who, _stamp(time or datetime.now(UTC)), approval_id))
+            rows = cur.rows(f"SELECT {_APPROVAL} FROM approvals WHERE id=?", (approval_id,))
+            if not rows:
+                raise HistoryError(f"no approval with id {approval_id!r}", file=self.location)
+            found = _approval(rows[0])
+            if changed == 0:
+                raise HistoryError(
+                    f"approval {approval_id!r} was already {found.decision} by {found.who or '?'}"
+                    f" at {found.answered:%Y-%m-%d %H:%M:%S}Z", file=self.location)
+            return found
+
+        return self._store.write(body)
 
     # -- Keptn events -------------------------------------------------------------------------
 
     def export_events(self, file: str | Path) -> int:
         """Write every evaluation as a Keptn evaluation.finished CloudEvent (JSON lines, oldest
-        first), plus an evaluation.invalidated event after each invalidated one."""
-        rows = self._query(
-            "SELECT id, time, data, invalidated FROM evaluations ORDER BY time, rowid"
-        )
+        first, with the build and the Keptn context), plus an evaluation.invalidated event
+        after each invalidated one. Unreadable rows are left out with a warning each."""
+        rows = [_row(r) for r in self._store.read(lambda cur: cur.rows(
+            f"SELECT {_ROW} FROM evaluations ORDER BY time, {self._store.tiebreak}"))]
         count = 0
         try:
             with open(file, "w", encoding="utf-8") as out:
-                for eid, stamp, data, invalidated in rows:
-                    moment = _parse_stamp(stamp)
-                    event = evaluation_finished_event(json.loads(data), event_id=eid, time=moment)
+                for row in rows:
+                    if row.unreadable:
+                        self._skip(row, "not exported")
+                        continue
+                    event = evaluation_finished_event(
+                        row.data, event_id=row.id, time=row.time,
+                        shkeptncontext=row.context or None, triggeredid=row.triggeredid or None,
+                        image=row.image, tag=row.tag)
                     out.write(json.dumps(event) + "\n")
                     count += 1
-                    if invalidated is not None:
-                        inv = dict(event, id=str(uuid.uuid4()), type=INVALIDATED, triggeredid=eid)
+                    if row.invalidated is not None:
+                        inv = dict(event, id=str(uuid.uuid4()), type=INVALIDATED,
+                                   triggeredid=row.triggeredid or row.id)
                         inv["data"] = {
                             k: event["data"].get(k) for k in ("project", "stage", "service")
                         }
-                        inv["data"]["message"] = invalidated
+                        inv["data"]["message"] = row.invalidated
                         out.write(json.dumps(inv) + "\n")
         except OSError as exc:
             raise HistoryError(
@@ -355,7 +592,9 @@ class History:
     def import_events(self, file: str | Path) -> int:
         """Import Keptn evaluation.finished (and evaluation.invalidated) events from JSON lines.
 
-        Returns how many evaluations were added; already-known ids are skipped.
+        Returns how many evaluations were added; already-known ids are skipped. Every event is
+        checked first: bad ones raise ``ImportRefused`` naming each line, and nothing is
+        imported.
         """
         name = str(file)
         try:
@@ -364,66 +603,43 @@ class History:
             raise HistoryError(f"cannot read events: {exc}", file=name) from None
         finished: list[tuple[Any, ...]] = []
         invalidations: list[tuple[str, str]] = []
+        problems: list[str] = []
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise HistoryError(f"line {number}: not JSON ({exc.msg})", file=name) from None
-            if not isinstance(event, Mapping):
-                raise HistoryError(f"line {number}: not a JSON object", file=name)
-            kind = str(event.get("type", ""))
-            data = event.get("data")
-            if not isinstance(data, Mapping):
-                raise HistoryError(f"line {number}: event without data", file=name)
-            if kind == INVALIDATED:
-                trig = str(event.get("triggeredid") or "")
-                invalidations.append((trig, str(data.get("message") or "invalidated")))
-                continue
-            if kind != EVALUATION_FINISHED:
-                continue
-            eid = event.get("id")
-            if not eid:
-                raise HistoryError(f"line {number}: evaluation.finished without id", file=name)
-            ev = data.get("evaluation") or {}
-            evaluation = Evaluation.from_keptn(data)
-            finished.append((
-                str(eid), str(data.get("project") or ""), str(data.get("stage") or ""),
-                str(data.get("service") or ""), "", "",
-                _stamp(_parse_stamp(str(event.get("time") or ""))),
-                str(ev.get("timeStart") or ""), str(ev.get("timeEnd") or ""),
-                evaluation.result, evaluation.score, None, json.dumps(data),
-                str(event.get("triggeredid") or ""),
-            ))  # fmt: skip
+            parsed, problem = _imported(line)
+            if problem:
+                problems.append(f"line {number}: {problem}")
+            elif parsed is not None and parsed[0] == "invalidated":
+                invalidations.append(parsed[1])
+            elif parsed is not None:
+                finished.append(parsed[1])
+        if problems:
+            raise ImportRefused(problems, file=name)
 
-        def body(tx: _Tx) -> int:
+        def body(cur: Cursor) -> int:
             added = 0
             for row in finished:
-                added += tx.execute(
-                    "INSERT OR IGNORE INTO evaluations (id, project, stage, service, image, tag,"
-                    " time, window_start, window_end, result, score, invalidated, data)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    row[:13],
-                ).rowcount
-            by_trigger = {row[13]: row[0] for row in finished if row[13]}
+                added += cur.execute(_INSERT + " ON CONFLICT (id) DO NOTHING", row)
+            by_trigger = {row[14]: row[0] for row in finished if row[14]}
             for trig, reason in invalidations:
                 # 0.8 style matches the finished event's triggeredid, 0.7 style its id
-                for target_id in {trig, by_trigger.get(trig, trig)}:
-                    tx.execute(
-                        "UPDATE evaluations SET invalidated=? WHERE id=?", (reason, target_id)
-                    )
+                if trig:
+                    cur.execute("UPDATE evaluations SET invalidated=? WHERE id=? OR id=?"
+                                " OR triggeredid=?", (reason, trig, by_trigger.get(trig, trig), trig))
             return added
 
-        return self._transaction(body)
+        return self._store.write(body)
 
     # -- lifetime -----------------------------------------------------------------------------
 
     def integrity_check(self) -> str:
-        return str(self._query("PRAGMA integrity_check")[0][0])
+        """A structural check of the store (SQLite's ``PRAGMA quick_check``): "ok" or what
+        is wrong."""
+        return self._store.check()
 
     def close(self) -> None:
-        self._db.close()
+        self._store.close()
 
     def __enter__(self) -> History:
         return self
@@ -437,26 +653,55 @@ class History:
         self.close()
 
 
-def _create_or_upgrade(tx: _Tx) -> None:
-    tx.executescript_in_tx(_SCHEMA)
-    columns = {str(row[1]) for row in tx.rows("PRAGMA table_info(sequences)")}
-    if "last_task" not in columns:  # a history written by an earlier version
-        tx.execute("ALTER TABLE sequences ADD COLUMN last_task TEXT NOT NULL DEFAULT ''")
+def _imported(line: str) -> tuple[tuple[str, Any] | None, str]:
+    """One JSON line of an import: (("finished", row) | ("invalidated", (trigger, reason)) |
+    None for other event types, "") or (None, what is wrong with it)."""
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.msg})"
+    if not isinstance(event, Mapping):
+        return None, f"the event is {_kind(event)}, not a JSON object"
+    kind = event.get("type")
+    if not isinstance(kind, str):
+        return None, "the event has no type"
+    data = event.get("data")
+    if kind not in (EVALUATION_FINISHED, INVALIDATED):
+        return None, ""
+    if not isinstance(data, Mapping):
+        return None, "event without data"
+    for name in ("triggeredid", "shkeptncontext", "time"):
+        if event.get(name) is not None and not isinstance(event[name], str):
+            return None, f"{name} is {_kind(event[name])}, not a string"
+    if kind == INVALIDATED:
+        message = data.get("message")
+        return ("invalidated", (str(event.get("triggeredid") or ""),
+                                str(message) if isinstance(message, str) and message
+                                else "invalidated")), ""
+    eid = event.get("id")
+    if not isinstance(eid, str) or not eid:
+        return None, (f"id is {_kind(eid)}, not a string" if eid else
+                      "evaluation.finished without id")
+    for name in ("project", "stage", "service", "result"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            return None, f"data.{name} is {_kind(data[name])}, not a string"
+    problem = evaluation_data_problem(data)
+    if problem:
+        return None, f"data.{problem}" if not problem.startswith("data ") else problem
+    evaluation = Evaluation.from_keptn(data)
+    ev = data.get("evaluation") or {}
+    image, tag = build_of(data)
+    return ("finished", (
+        eid, str(data.get("project") or ""), str(data.get("stage") or ""),
+        str(data.get("service") or ""), image, tag,
+        _stamp(_parse_stamp(str(event.get("time") or ""))),
+        str(ev.get("timeStart") or ""), str(ev.get("timeEnd") or ""),
+        evaluation.result, evaluation.score, None, json.dumps(_stored(data)),
+        str(event.get("shkeptncontext") or ""), str(event.get("triggeredid") or ""),
+    )), ""  # fmt: skip
 
 
-class _Tx:
-    """The connection inside one ``BEGIN IMMEDIATE`` transaction."""
+def _stored(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The event data as the history keeps it: the build lives in columns, not in ``data``."""
+    return {k: v for k, v in data.items() if k not in ("labels", "configurationChange")}
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        return self._db.execute(sql, params)
-
-    def executescript_in_tx(self, script: str) -> None:
-        for statement in script.split(";"):
-            if statement.strip():
-                self._db.execute(statement)
-
-    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-        yield from self._db.execute(sql, params)

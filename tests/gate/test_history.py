@@ -15,6 +15,7 @@ from pytest_keptn.api import History, evaluate, load_slo
 from pytest_keptn.errors import HistoryError
 from pytest_keptn.gate.scoring import Evaluation
 from pytest_keptn.spec.slo import Comparison
+from tests.conftest import BACKENDS
 
 SLO = {
     "comparison": {"compare_with": "several_results", "number_of_comparison_results": 3,
@@ -31,8 +32,8 @@ def _record(h: History, value: float, minute: int, **where: str) -> str:
     return h.record(ev, **(WHERE | where), time=T0 + timedelta(minutes=minute))
 
 
-def test_record_and_previous_newest_first(tmp_path: Path) -> None:
-    with History(tmp_path / "h.sqlite") as h:
+def test_record_and_previous_newest_first(history_location: str) -> None:
+    with History(history_location) as h:
         ids = [_record(h, 10 + i, i) for i in range(5)]
         _record(h, 10, 99, stage="production")
         prev = h.previous(load_slo(SLO), **WHERE)
@@ -40,8 +41,8 @@ def test_record_and_previous_newest_first(tmp_path: Path) -> None:
         assert [e.indicator_results[0].value for e in prev] == [14, 13, 12]
 
 
-def test_include_result_with_score_filters(tmp_path: Path) -> None:
-    with History(tmp_path / "h.sqlite") as h:
+def test_include_result_with_score_filters(history_location: str) -> None:
+    with History(history_location) as h:
         a = _record(h, 10, 1)  # pass
         b = _record(h, 150, 2)  # warning
         c = _record(h, 500, 3)  # fail
@@ -57,8 +58,8 @@ def test_include_result_with_score_filters(tmp_path: Path) -> None:
         assert len(h.previous(Comparison(compare_with="typo"), **WHERE)) == 3
 
 
-def test_invalidated_are_excluded(tmp_path: Path) -> None:
-    with History(tmp_path / "h.sqlite") as h:
+def test_invalidated_are_excluded(history_location: str) -> None:
+    with History(history_location) as h:
         a = _record(h, 10, 1)
         b = _record(h, 11, 2)
         h.invalidate(b, "bad load test")
@@ -69,8 +70,8 @@ def test_invalidated_are_excluded(tmp_path: Path) -> None:
             h.invalidate("nope", "x")
 
 
-def test_evaluations_rows(tmp_path: Path) -> None:
-    with History(tmp_path / "h.sqlite") as h:
+def test_evaluations_rows(history_location: str) -> None:
+    with History(history_location) as h:
         ev = evaluate(SLO, {"rt": 10})
         eid = h.record(ev, **WHERE, image="img", tag="v1", time=T0)
         _record(h, 10, 5, service="other")
@@ -84,8 +85,8 @@ def test_evaluations_rows(tmp_path: Path) -> None:
         assert len(h.evaluations(limit=1)) == 1 and len(h.evaluations()) == 2
 
 
-def test_sequence_results(tmp_path: Path) -> None:
-    with History(tmp_path / "h.sqlite") as h:
+def test_sequence_results(history_location: str) -> None:
+    with History(history_location) as h:
         key = {
             "project": "p",
             "stage": "dev",
@@ -122,8 +123,8 @@ def test_history_of_an_earlier_version_is_upgraded(tmp_path: Path) -> None:
         assert h.integrity_check() == "ok"
 
 
-def test_export_import_round_trip(tmp_path: Path) -> None:
-    with History(tmp_path / "a.sqlite") as h:
+def test_export_import_round_trip(history_location: str, tmp_path: Path) -> None:
+    with History(history_location) as h:
         a = _record(h, 10, 1)
         b = _record(h, 11, 2)
         h.invalidate(a, "flaky")
@@ -141,7 +142,9 @@ def test_export_import_round_trip(tmp_path: Path) -> None:
         assert [e.id for e in h2.previous(load_slo(SLO), **WHERE)] == [b]
 
 
-def test_import_keptn_export_with_triggeredid_invalidation(tmp_path: Path) -> None:
+def test_import_keptn_export_with_triggeredid_invalidation(
+    history_location: str, tmp_path: Path
+) -> None:
     data = evaluate(SLO, {"rt": 10}).to_keptn(**WHERE)
     events = [
         {"specversion": "1.0", "id": "e1", "type": "sh.keptn.event.evaluation.finished",
@@ -153,15 +156,15 @@ def test_import_keptn_export_with_triggeredid_invalidation(tmp_path: Path) -> No
     ]  # fmt: skip
     path = tmp_path / "keptn.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
-    with History(tmp_path / "h.sqlite") as h:
+    with History(history_location) as h:
         assert h.import_events(path) == 2
         assert [e.id for e in h.previous(load_slo(SLO), **WHERE)] == ["e1"]
 
 
-def test_import_errors_name_file_and_line(tmp_path: Path) -> None:
+def test_import_errors_name_file_and_line(history_location: str, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"type": "sh.keptn.event.evaluation.finished", "data": {}}\n{nope\n')
-    with History(tmp_path / "h.sqlite") as h, pytest.raises(HistoryError) as info:
+    with History(history_location) as h, pytest.raises(HistoryError) as info:
         h.import_events(path)
     assert str(info.value).startswith(f"{path}: line 1")
 
@@ -192,9 +195,9 @@ def test_locked_file_is_history_error(tmp_path: Path) -> None:
         h.close()
 
 
-def test_previous_evaluations_feed_scoring(tmp_path: Path) -> None:
+def test_previous_evaluations_feed_scoring(history_location: str) -> None:
     slo = load_slo(SLO | {"objectives": [{"sli": "rt", "pass": [{"criteria": ["<=+10%"]}]}]})
-    with History(tmp_path / "h.sqlite") as h:
+    with History(history_location) as h:
         for i, value in enumerate((100.0, 110.0, 120.0)):
             h.record(evaluate(slo, {"rt": value}), **WHERE, time=T0 + timedelta(minutes=i))
         prev = h.previous(slo, **WHERE)
@@ -215,22 +218,24 @@ WRITER = textwrap.dedent(
     slo = {"objectives": [{"sli": "rt", "pass": [{"criteria": ["<100"]}]}], "total_score": {"pass": "90"}}
     ev = evaluate(slo, {"rt": 1.0})
     with History(sys.argv[1]) as h:
-        for i in range(500):
+        for i in range(int(sys.argv[3])):
             h.record(ev, project="p", stage="s", service=sys.argv[2])
     """
 )
 
 
 @pytest.mark.slow
-def test_two_processes_write_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), name]) for name in ("a", "b")
-    ]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    with History(path) as h:
-        assert len(h.evaluations()) == 1000
-        assert len(h.evaluations(service="a")) == 500
+@pytest.mark.parametrize("history_location", BACKENDS, indirect=True)
+def test_eight_processes_write_at_once(history_location: str) -> None:
+    """8 writers, 1,000 evaluations: nothing lost, nothing duplicated, on both backends."""
+    names = [f"w{i}" for i in range(8)]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, history_location, name, "125"])
+             for name in names]
+    assert [p.wait(timeout=300) for p in procs] == [0] * 8
+    with History(history_location) as h:
+        rows = h.evaluations()
+        assert len(rows) == 1000 and len({r.id for r in rows}) == 1000
+        assert all(len(h.evaluations(service=n)) == 125 for n in names)
         assert h.integrity_check() == "ok"
 
 
@@ -266,3 +271,56 @@ def test_history_command_lists_invalidates_exports_imports(tmp_path: Path) -> No
     missing = _cli("history", "--history", str(tmp_path / "none.sqlite"), "list")
     assert missing.returncode == 2 and "no history at" in missing.stderr
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_cli_finds_the_state_the_ini_file_names(tmp_path: Path) -> None:
+    """status/stop/history resolve keptn_state_dir and keptn_history as the plugin does, from
+    a subfolder too; finding nothing says where it looked and exits 1."""
+    (tmp_path / "keptn").mkdir()
+    (tmp_path / "keptn" / "shipyard.yaml").write_text("kind: Shipyard\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nkeptn_state_dir = "build/state"\n'
+        'keptn_history = "build/h.sqlite"\n')
+    with History(tmp_path / "build" / "h.sqlite") as h:
+        eid = _record(h, 10, 1)
+    (tmp_path / "sub").mkdir()
+    for cwd in (tmp_path, tmp_path / "sub"):
+        listed = subprocess.run([sys.executable, "-m", "pytest_keptn", "history", "list"],
+                                cwd=cwd, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0 and eid in listed.stdout, listed.stderr
+    status = subprocess.run([sys.executable, "-m", "pytest_keptn", "status"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 1
+    assert status.stderr == (f"pytest-keptn: no deployment recorded (looked in "
+                             f"{tmp_path / 'build' / 'state'}: rootdir {tmp_path}, ini file "
+                             f"{tmp_path / 'pyproject.toml'})\n")
+    stop = subprocess.run([sys.executable, "-m", "pytest_keptn", "stop"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert stop.returncode == 1 and "nothing to stop (looked in" in stop.stderr
+    version = subprocess.run([sys.executable, "-m", "pytest_keptn", "--version"],
+                             capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("pytest-keptn ")
+
+
+def test_rescore_under_an_edited_slo(history_location: str, tmp_path: Path) -> None:
+    """What-if: a stricter slo.yaml flags the stored evaluations it would have failed."""
+    with History(history_location) as h:
+        ids = [_record(h, value, i, image="img", tag=f"v{i}")
+               for i, value in enumerate((10.0, 90.0, 95.0))]
+        h.invalidate(ids[0], "ignored")
+    strict = {**SLO, "objectives": [{"sli": "rt", "pass": [{"criteria": ["<50"]}]}]}
+    slo_file = tmp_path / "slo.yaml"
+    slo_file.write_text(json.dumps(strict))
+    done = _cli("history", "--history", history_location, "rescore", "--slo", str(slo_file),
+                "--stage", "hardening", "--last", "2")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert ids[2] in lines[0] and "pass 100.0% -> fail 0.0%  CHANGED  (rt: pass -> fail)" in lines[0]
+    assert ids[1] in lines[1] and "CHANGED" in lines[1]
+    assert lines[-1].endswith("2 evaluation(s) re-scored under " + str(slo_file) +
+                              ": 2 would change result")
+    lenient = {**SLO, "objectives": [{"sli": "rt", "pass": [{"criteria": ["<1000"]}]}]}
+    slo_file.write_text(json.dumps(lenient))
+    same = _cli("history", "--history", history_location, "rescore", "--slo", str(slo_file))
+    assert same.returncode == 0 and ": 0 would change result" in same.stdout
+    assert "same  (no objective changed)" in same.stdout
