@@ -13,12 +13,14 @@ STAGES = """\
     - name: hardening
       sequences:
         - name: delivery
-          tasks: [{name: deployment}, {name: test}, {name: evaluation}, {name: release}]
+          tasks: [{name: deployment, properties: {deploymentstrategy: blue_green_service}},
+                  {name: test}, {name: evaluation}, {name: release}]
     - name: production
       sequences:
         - name: delivery
           triggeredOn: [{event: hardening.delivery.finished}]
-          tasks: [{name: deployment}, {name: test}, {name: evaluation}, {name: release}]
+          tasks: [{name: deployment, properties: {deploymentstrategy: blue_green_service}},
+                  {name: test}, {name: evaluation}, {name: release}]
 """
 
 
