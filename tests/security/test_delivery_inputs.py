@@ -122,3 +122,25 @@ def test_shell_template_placeholders_are_quoted(tmp_path: Path) -> None:
 ])
 def test_which_template_word_is_a_shell_script(template: list[str], script: int | None) -> None:
     assert local._shell_script_index(template) == script
+
+
+@pytest.mark.slow
+def test_health_path_answering_404_fails_the_deployment_at_once(tmp_path: Path) -> None:
+    """Through a real session: the build is up but answers 404 on the health path; the
+    deployment fails at once with the hint, long before --keptn-deploy-timeout (issue 13)."""
+    from tests.faults.runs import Run, make_project, stop_all
+
+    project = make_project(tmp_path / "project")
+    try:
+        run = Run(project, "--keptn-tag=v0.1.1", "--keptn-health-path=/no-such-page",
+                  "--keptn-deploy-timeout=600")
+        assert run.finish(timeout=300) == 1, run.out[-4000:]
+    finally:
+        stop_all(project)
+    failed = [line for line in run.out.splitlines() if "deployment FAILED" in line]
+    assert len(failed) == 1, run.out[-4000:]
+    assert "/no-such-page answered HTTP 404" in failed[0]
+    assert "set --keptn-health-path to a path it answers with 2xx" in failed[0]
+    seconds = float(failed[0].split("deployment FAILED in ")[1].split("s:")[0])
+    assert seconds < 60, failed[0]  # not the 600 s deploy timeout
+    assert "Traceback" not in run.out
