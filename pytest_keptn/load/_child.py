@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         recorder = Recorder(args.baseline_host)
         hooks: Any = locust.events  # untyped in locust
         hooks.request.add_listener(recorder.on_request)
-    env = Environment(user_classes=user_classes, host=args.host, events=locust.events)
+    # Locust copies Environment.host onto every User class when it starts: with a baseline each
+    # class already carries its side's host, so the environment must not have one.
+    host = None if recorder is not None else args.host
+    env = Environment(user_classes=user_classes, host=host, events=locust.events)
 
     workers: list[subprocess.Popen[bytes]] = []
     distributed = bool(args.workers or args.master_bind)

@@ -128,6 +128,9 @@ def test_live_baseline_splits_users_and_records_samples_per_side(
         lines: list[str] = []
         ctx = make_ctx(lines, locust_users=3, locust_run_time="3s")  # odd: 2 per side
         result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {}, baseline_url)
+        served = {  # what each server counted itself: the load really was split
+            url: _served(url) for url in (helloserver, baseline_url)
+        }
     finally:
         from pytest_keptn.deploy import procs
 
@@ -138,6 +141,9 @@ def test_live_baseline_splits_users_and_records_samples_per_side(
         "4 users" in line and f"baseline at {baseline_url} (half each)" in line for line in lines
     ), lines
     side = result.details["baseline"]
+    # each server served its side's recorded requests (plus those begun as the users stopped)
+    for url, recorded in ((helloserver, result.requests), (baseline_url, side["requests"])):
+        assert recorded <= served[url] <= recorded * 1.05 + 5, (url, served, recorded)
     # the result (and so every locust_* SLI) is the canary's: both sides were loaded alike
     assert result.requests > 30 and side["requests"] > 30
     assert result.details["all_requests"] >= result.requests + side["requests"]
@@ -149,7 +155,8 @@ def test_live_baseline_splits_users_and_records_samples_per_side(
     assert len(times.baseline.values) == side["requests"]
     rate = samples["locust_failure_ratio"]
     assert (rate.canary.trials, rate.canary.events) == (result.requests, 0)
-    assert sum(samples["locust_rps"].canary.values) == result.requests
+    per_second = samples["locust_rps"].canary.values  # whole seconds of the window only
+    assert len(per_second) == 3 and sum(per_second) <= result.requests
     assert live_samples(None, ["locust_p95_ms"]).missing == {
         "locust_p95_ms": "the load recorded no per-request samples of a baseline"
     }
@@ -165,3 +172,15 @@ def test_live_baseline_needs_the_local_runner(
     assert result is not None and result.failures == 0  # nothing went to the baseline
     assert result.details["live_unavailable"] == "Locust workers cannot record per-request samples"
     assert "samples" not in result.details
+
+
+def _served(url: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("http_server_request_duration_seconds_count") and 'route="/"' in line
+    )
