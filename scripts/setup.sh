@@ -18,10 +18,12 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import pytest_keptn, locust, xdist, hypothesis, ruff, psycopg' >/dev/null 2>&1 \
+# [all] (Locust, pytest-html, psycopg, the demo's prometheus-client) plus the test tools
+if ! .venv/bin/python -c 'import pytest_keptn, locust, pytest_html, psycopg, prometheus_client, xdist, hypothesis, psutil, build, twine, ruff' >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.installed ]; then
-  echo "setup: pip install -e .[test]"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v 'is ignored' || true
-  .venv/bin/python -c 'import pytest_keptn, locust, xdist, hypothesis, psycopg' # fail loudly if the install did not work
+  echo "setup: pip install -e .[all,test]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[all,test]' 2>&1 | grep -v 'is ignored' || true
+  # fail loudly if the install did not work
+  .venv/bin/python -c 'import pytest_keptn, locust, pytest_html, psycopg, prometheus_client, xdist, hypothesis, psutil'
   touch .venv/.installed
 fi

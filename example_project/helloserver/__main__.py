@@ -9,9 +9,10 @@ Builds by tag, as the tutorial delivers them:
 * ``v0.1.3``: returns errors (HTTP 500 on about half of the requests);
 * ``crash``: exits at start, a build that cannot come up.
 
-Metrics at ``/metrics`` (Prometheus text format): ``http_server_request_duration_seconds``
-(histogram, labels ``method``/``route``/``status_code``), ``http_requests_total`` (label
-``status`` = ``success``/``error``) and ``go_goroutines`` (a gauge standing in for Go's).
+Metrics at ``/metrics``, exported with ``prometheus_client`` (``pip install prometheus-client``,
+in pytest-keptn's ``example`` extra): ``http_server_request_duration_seconds`` (histogram, labels
+``method``/``route``/``status_code``), ``http_requests_total`` (label ``status`` =
+``success``/``error``) and ``go_goroutines`` (a gauge standing in for Go's).
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+disable_created_metrics()  # no *_created series: the tutorial's queries do not read them
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -38,48 +51,34 @@ BUILDS = {
 
 
 class Metrics:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        # (method, route, status_code) -> [bucket counts..., sum, count]
-        self.hist: dict[tuple[str, str, str], list[float]] = {}
-        self.requests = {"success": 0, "error": 0}
+    """The service's metrics, in a registry of its own (one per server, so tests can start
+    several in one process)."""
+
+    def __init__(self, base_goroutines: int = 8) -> None:
+        self.registry = CollectorRegistry()
+        self.duration = Histogram(
+            "http_server_request_duration_seconds", "Duration of HTTP requests.",
+            ["method", "route", "status_code"], buckets=BUCKETS, registry=self.registry)
+        self.requests = Counter("http_requests", "Requests by outcome.", ["status"],
+                                registry=self.registry)
+        for status in ("success", "error"):
+            self.requests.labels(status)  # both series exist (at 0) before the first request
         self.in_flight = 0
+        self.lock = threading.Lock()
+        goroutines = Gauge("go_goroutines", "Workers in flight (stand-in for Go's goroutines).",
+                           registry=self.registry)
+        goroutines.set_function(lambda: base_goroutines + self.in_flight)
 
     def observe(self, method: str, route: str, code: int, seconds: float) -> None:
-        key = (method, route, str(code))
-        with self.lock:
-            row = self.hist.setdefault(key, [0.0] * (len(BUCKETS) + 2))
-            for i, le in enumerate(BUCKETS):
-                if seconds <= le:
-                    row[i] += 1
-            row[-2] += seconds
-            row[-1] += 1
-            self.requests["success" if code < 400 else "error"] += 1
+        self.duration.labels(method, route, str(code)).observe(seconds)
+        self.requests.labels("success" if code < 400 else "error").inc()
 
-    def render(self, base_goroutines: int) -> str:
-        out = [
-            "# HELP http_server_request_duration_seconds Duration of HTTP requests.",
-            "# TYPE http_server_request_duration_seconds histogram",
-        ]
-        with self.lock:
-            for (method, route, code), row in sorted(self.hist.items()):
-                labels = f'method="{method}",route="{route}",status_code="{code}"'
-                for i, le in enumerate(BUCKETS):
-                    out.append(f'http_server_request_duration_seconds_bucket{{{labels},le="{le}"}} {row[i]:g}')
-                out.append(f'http_server_request_duration_seconds_bucket{{{labels},le="+Inf"}} {row[-1]:g}')
-                out.append(f"http_server_request_duration_seconds_sum{{{labels}}} {row[-2]!r}")
-                out.append(f"http_server_request_duration_seconds_count{{{labels}}} {row[-1]:g}")
-            out += ["# HELP http_requests_total Requests by outcome.", "# TYPE http_requests_total counter"]
-            for status, n in sorted(self.requests.items()):
-                out.append(f'http_requests_total{{status="{status}"}} {n}')
-            out += ["# HELP go_goroutines Workers in flight (stand-in for Go's goroutines).",
-                    "# TYPE go_goroutines gauge", f"go_goroutines {base_goroutines + self.in_flight}"]
-        return "\n".join(out) + "\n"
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
 
 
 def make_handler(tag: str, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
-    delay, error_ratio, extra = BUILDS.get(tag, BUILDS["v0.1.1"])
-    base_goroutines = 8 + extra
+    delay, error_ratio, _ = BUILDS.get(tag, BUILDS["v0.1.1"])
     page = (f"<html><body><h1>Hello from helloservice {tag}</h1></body></html>").encode()
 
     class Handler(BaseHTTPRequestHandler):
@@ -99,7 +98,7 @@ def make_handler(tag: str, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, metrics.render(base_goroutines).encode(), "text/plain; version=0.0.4")
+                self._send(200, metrics.render(), CONTENT_TYPE_LATEST)
                 return
             if path == "/health":
                 self._send(200, b"ok", "text/plain")
@@ -138,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.tag == "crash":
         print("helloserver: build 'crash' cannot start: missing configuration", file=sys.stderr)
         return 3
-    server = Server((args.host, args.port), make_handler(args.tag, Metrics()))
+    extra_goroutines = BUILDS.get(args.tag, BUILDS["v0.1.1"])[2]
+    server = Server((args.host, args.port), make_handler(args.tag, Metrics(8 + extra_goroutines)))
     print(f"helloserver {args.tag} listening on http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()

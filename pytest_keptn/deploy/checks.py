@@ -9,13 +9,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pytest_keptn.errors import ConfigError
+from pytest_keptn.extras import LOCUST, require
 
 # distribution/reference's grammar (what docker, helm and Keptn accept as image:tag)
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -74,8 +74,6 @@ def check_delivery(settings: Any, root: Path, plans: dict[str, Any], *, evaluati
         levels = (root / name / plan.service, root / name, root)
         locustfile = next((p / "locust" / "locustfile.py" for p in levels
                            if (p / "locust" / "locustfile.py").is_file()), None)
-        if locustfile is not None and importlib.util.find_spec("locust") is None:
-            raise ConfigError(
-                f"stage {name} has a locustfile but Locust is not installed in this Python: "
-                "pip install locust (or remove the locustfile to run the test task without "
-                "load)", file=str(locustfile))
+        if locustfile is not None:
+            require(LOCUST, f"stage {name} has a locustfile (remove it to run the test task "
+                    "without load)", file=str(locustfile))

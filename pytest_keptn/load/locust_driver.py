@@ -43,6 +43,7 @@ import pytest
 
 from pytest_keptn.deploy import procs
 from pytest_keptn.errors import LoadError
+from pytest_keptn.extras import LOCUST
 from pytest_keptn.model import LoadResult, StageContext, Window
 
 DEFAULT_USERS = 10
@@ -145,6 +146,9 @@ class LocustDriver:
         locustfile = ctx.resource("locust/locustfile.py")
         if locustfile is None:
             return None
+        if not LOCUST.installed:
+            raise LoadError(f"this locustfile needs Locust, which is not installed: {LOCUST.pip}",
+                            file=str(locustfile))
         conf_path = ctx.resource("locust/locust.conf")
         users, rate, run_time = resolve(ctx, dict(properties or {}), read_locust_conf(conf_path),
                                         conf_path)

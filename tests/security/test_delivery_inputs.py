@@ -59,8 +59,8 @@ def test_locustfile_without_locust(builtin_project: pytest.Pytester) -> None:
     builtin_project.makeconftest("import sys\nsys.modules['locust'] = None\n")
     line = _usage_error(builtin_project, "--keptn-tag=v1",
                         "--keptn-local-command={python} -m svc --port {port}")
-    assert "locustfile.py" in line and "Locust is not installed" in line
-    assert "pip install locust" in line
+    assert "locustfile.py" in line and "locust is not installed" in line
+    assert "pip install 'pytest-keptn[locust]'" in line
 
 
 @pytest.mark.parametrize(("option", "value"), [
