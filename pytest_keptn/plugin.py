@@ -682,7 +682,7 @@ class KeptnSession:
             history = [
                 HistoryEntry(id=r.id, time=str(r.time), image=r.image, tag=r.tag,
                              result=r.result, score=r.score, data=r.data)
-                for r in rows
+                for r in rows if not r.unreadable  # a damaged row has nothing to draw
             ]
             reports.append(StageReport(
                 project=self.project, stage=state.stage, service=plan.service,

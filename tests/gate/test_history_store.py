@@ -258,3 +258,25 @@ def test_postgres_that_goes_away_is_a_one_line_error_and_comes_back(
         assert "\n" not in str(info.value) and str(info.value).startswith("postgresql://")
         _record(h, 10, 3)  # the next call connects again
         assert len(h.evaluations()) == 2
+
+
+def test_approve_command_lists_and_answers(history_location: str) -> None:
+    build = {"project": "p", "stage": "production", "service": "svc", "image": "img",
+             "tag": "v1"}
+    with History(history_location) as h:
+        asked = h.record_pending_approval(**build, sequence="delivery")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest_keptn", "approve", "--history",
+                               history_location, *args], capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    listed = cli()
+    assert listed.returncode == 0 and asked.id in listed.stdout and "img:v1" in listed.stdout
+    done = cli(asked.id, "--who", "alice")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"approved img:v1 in production ({asked.id}) by alice"
+    twice = cli(asked.id, "--reject", "--who", "bob")
+    assert twice.returncode == 2 and "already approved by alice" in twice.stderr
+    none = cli()
+    assert none.returncode == 1 and "no pending approvals in" in none.stderr
