@@ -45,11 +45,23 @@ class SLIStatus(StrEnum):
     NO_DATA = "no_data"  # an empty vector
     INVALID = "invalid"  # NaN, infinite or unparsable sample
     MULTIPLE = "multiple"  # several series where one was expected
-    QUERY_ERROR = "query_error"  # HTTP 4xx/5xx, Prometheus errorType/error
+    QUERY_ERROR = "query_error"  # HTTP 4xx, Prometheus errorType/error: the query is wrong
+    SERVER_ERROR = "server_error"  # HTTP 5xx after the retries: Prometheus is not well
     TIMEOUT = "timeout"
-    UNREACHABLE = "unreachable"
+    UNREACHABLE = "unreachable"  # connection refused, DNS, TLS
+    UNAUTHORIZED = "unauthorized"  # HTTP 401/403: the credentials were refused
     UNKNOWN = "unknown"  # the provider does not know the indicator
     MISSING = "missing"  # no provider answered for it
+
+    @property
+    def outage(self) -> bool:
+        """The SLI source could not answer at all (Keptn 0.8.7's lighthouse makes such an
+        evaluation ``errored``): nothing was measured, so it is no verdict on the build."""
+        return self in _OUTAGES
+
+
+_OUTAGES = frozenset(
+    {SLIStatus.SERVER_ERROR, SLIStatus.TIMEOUT, SLIStatus.UNREACHABLE, SLIStatus.UNAUTHORIZED})
 
 
 @dataclass(frozen=True)

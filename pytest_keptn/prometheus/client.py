@@ -9,6 +9,7 @@ message and never shown by ``repr``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import math
 import os
@@ -288,7 +289,13 @@ class PrometheusClient:
             if response.status_code == 401 or response.status_code == 403:
                 error = (error + " (check the Prometheus credentials)").strip()
             detail = ": ".join(p for p in (error_type, error) if p)
-            status = SLIStatus.TIMEOUT if error_type == "timeout" else SLIStatus.QUERY_ERROR
+            status = SLIStatus.QUERY_ERROR
+            if error_type == "timeout":
+                status = SLIStatus.TIMEOUT
+            elif response.status_code in (401, 403):
+                status = SLIStatus.UNAUTHORIZED
+            elif response.status_code >= 500:
+                status = SLIStatus.SERVER_ERROR
             message = f"HTTP {response.status_code} {detail}: {promql}"
             return replace(base, status=status, message=self.scrub(message))
         data = envelope.get("data") or {}
@@ -481,19 +488,23 @@ class PrometheusClient:
             return self._pool
 
     def wait_fresh(self, jobs: Sequence[str], after: datetime, timeout: float) -> None:
-        """Wait until every job in ``jobs`` has an ``up`` sample at or after ``after``.
+        """Wait until every job in ``jobs`` that Prometheus scrapes has an ``up`` sample at or
+        after ``after``.
 
-        Raises :class:`ProviderError` naming the jobs that have none within ``timeout``.
+        One series per job (``max by (job) (timestamp(up{job=~"A|B"}))``, which Prometheus and
+        VictoriaMetrics both answer with the samples' own times; ``timestamp(a or b)`` gives the
+        evaluation time instead), each checked. A job with no ``up`` series at all is not
+        scraped, so there is nothing to wait for. Raises :class:`PrometheusOutage` at once when
+        Prometheus is unreachable or refuses the credentials, and :class:`ProviderError` naming
+        the jobs that are not scraped or have no fresh sample within ``timeout``.
         """
         wanted = sorted(set(jobs))
         if not wanted:
             return
         threshold = after.timestamp() if after.tzinfo else after.replace(tzinfo=UTC).timestamp()
-        promql = "timestamp(" + " or ".join(
-            f"up{{job={_promql_string(j)}}}" for j in wanted
-        ) + ")"
+        promql = freshness_query(wanted)
         deadline = time.monotonic() + timeout
-        last: dict[str, float] = {}
+        last: dict[str, float] | None = None
         problem = ""
         while True:
             remaining = deadline - time.monotonic()
@@ -501,34 +512,44 @@ class PrometheusClient:
             if isinstance(res, str):
                 problem = res
             else:
-                problem = ""
-                last.update(res)
-                if all(last.get(j, -math.inf) >= threshold for j in wanted):
-                    return
+                problem, last = "", res
+                if all(t >= threshold for j, t in res.items() if j in wanted):
+                    break
             if time.monotonic() >= deadline:
                 break
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        stale = [j for j in wanted if last.get(j, -math.inf) < threshold]
-        seen = "; ".join(
-            f"{j}: latest {datetime.fromtimestamp(last[j], UTC).isoformat()}" if j in last
-            else f"{j}: no samples" for j in stale
-        )
-        why = f" ({problem})" if problem else ""
-        raise ProviderError(
-            f"no samples at or after {after.astimezone(UTC).isoformat()} for job(s) "
-            f"{', '.join(stale)} within {timeout:g}s [{seen}]{why}",
-            field="freshness",
-        )
+        answer = last or {}
+        unscraped = [j for j in wanted if j not in answer] if last is not None else []
+        stale = [j for j in wanted if j in answer and answer[j] < threshold] if last is not None \
+            else wanted
+        if not unscraped and not stale:
+            return
+        parts = []
+        if stale:
+            seen = "; ".join(
+                f"{j}: latest {datetime.fromtimestamp(answer[j], UTC).isoformat()}" if j in answer
+                else f"{j}: no samples" for j in stale
+            )
+            parts.append(f"no samples at or after {after.astimezone(UTC).isoformat()} for job(s) "
+                         f"{', '.join(stale)} within {timeout:g}s [{seen}]"
+                         + (f" ({problem})" if problem else ""))
+        if unscraped:
+            parts.append(f"no up series for job(s) {', '.join(unscraped)}: Prometheus does not "
+                         "scrape them (check the job names in the queries)")
+        raise ProviderError("; ".join(parts), field="freshness")
 
     def _fresh_once(self, promql: str, timeout: float) -> dict[str, float] | str:
+        """Each job's newest ``up`` sample time, or what went wrong; raises
+        :class:`PrometheusOutage` when waiting longer cannot help."""
+        data = {"query": promql, "time": _unix(datetime.now(UTC))}
         try:
-            response = self._http.post(
-                self.base_url + "/api/v1/query",
-                data={"query": promql, "time": _unix(datetime.now(UTC))},
-                timeout=httpx.Timeout(timeout),
-            )
-        except httpx.HTTPError as exc:
-            return self.scrub(f"Prometheus unreachable: {_short(str(exc) or type(exc).__name__, 150)}")
+            response = self._post("/api/v1/query", data, time.monotonic() + timeout)
+        except httpx.TimeoutException:
+            return f"no answer within {timeout:g}s"
+        except httpx.TransportError as exc:
+            raise self.outage(exc) from None
+        if response.status_code in (401, 403):
+            raise self.outage(response)
         if response.status_code != 200:
             return f"HTTP {response.status_code}"
         try:
@@ -536,8 +557,51 @@ class PrometheusClient:
             return {
                 str(r["metric"].get("job", "")): float(r["value"][1]) for r in result
             }
-        except (ValueError, KeyError, TypeError, IndexError):
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             return "malformed answer"
+
+    def outage(self, cause: Exception | httpx.Response) -> PrometheusOutage:
+        """The typed error for a Prometheus that cannot be asked: ``cause`` is the transport
+        error, or the 401/403 answer."""
+        if isinstance(cause, httpx.Response):
+            error = ""
+            with contextlib.suppress(ValueError, AttributeError):
+                error = str(cause.json().get("error") or "")
+            detail = _short(error or cause.text or cause.reason_phrase, 150)
+            return PrometheusOutage(
+                self.scrub(f"Prometheus at {self.base_url} refused the credentials (HTTP "
+                           f"{cause.status_code}{': ' + detail if detail else ''})"),
+                status=SLIStatus.UNAUTHORIZED)
+        reason = _short(str(cause) or type(cause).__name__, 150)
+        return PrometheusOutage(
+            self.scrub(f"Prometheus at {self.base_url} unreachable ({reason})"),
+            status=SLIStatus.UNREACHABLE)
+
+
+def freshness_query(jobs: Sequence[str]) -> str:
+    """One series per job with the time of its newest ``up`` sample."""
+    pattern = "|".join(_regex_literal(j) for j in sorted(set(jobs)))
+    return f"max by (job) (timestamp(up{{job=~{_promql_string(pattern)}}}))"
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` as an RE2 pattern matching exactly it (RE2 refuses escapes such as ``\\ ``)."""
+    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
+
+
+class PrometheusOutage(ProviderError):
+    """Prometheus could not be asked at all (unreachable, or the credentials were refused):
+    ``status`` says which, as the typed outcome every query would have had."""
+
+    def __init__(self, message: str, *, status: SLIStatus) -> None:
+        super().__init__(message, field="prometheus")
+        self.status = status
+
+    def result(self, metric: str, query: str, compat: str | None = None) -> SLIResult:
+        """What an indicator whose query could not be asked gets."""
+        result = SLIResult(metric=metric, value=0.0, success=False, status=self.status,
+                           message=f"{self.message}: {query}", query=query)
+        return _compat_087(result) if compat == "0.8.7" else result
 
 
 def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None, list[str]]:
@@ -601,7 +665,7 @@ def _compat_087(result: SLIResult) -> SLIResult:
                        warnings=(*result.warnings, note))
     if status is SLIStatus.INVALID:
         return replace(result, value=0.0, success=False, message="SLI value is NaN")
-    if status in (SLIStatus.QUERY_ERROR, SLIStatus.TIMEOUT, SLIStatus.UNREACHABLE):
+    if status is SLIStatus.QUERY_ERROR or status.outage:
         return replace(result, value=0.0, success=False, message="metric could not be received",
                        warnings=(*result.warnings, result.message))
     return result

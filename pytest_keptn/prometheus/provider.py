@@ -12,7 +12,7 @@ import pytest
 from pytest_keptn.errors import KeptnError, ProviderError
 from pytest_keptn.gate.live import LiveBaseline
 from pytest_keptn.model import LoadResult, SLIResult, SLIStatus, StageContext, Window
-from pytest_keptn.prometheus.client import client_from_settings
+from pytest_keptn.prometheus.client import PrometheusOutage, client_from_settings
 from pytest_keptn.prometheus.render import builtin_query, render_query
 
 # job="x", job='x' (also inside =~ is not matched: only exact job matchers name a target)
@@ -137,6 +137,10 @@ class PrometheusSLIProvider:
                 ctx.say(f"waiting for samples of {', '.join(jobs)} at {Window.keptn_time(window.end)}")
                 try:
                     client.wait_fresh(jobs, window.end, float(settings.freshness_timeout))
+                except PrometheusOutage as exc:
+                    # unreachable or refusing the credentials: every query would say the same
+                    ctx.say(f"freshness wait ended: {exc.message}")
+                    return {n: exc.result(n, q, compat) for n, q in queries.items()}
                 except ProviderError as exc:
                     stale = str(exc)
             waited = time.monotonic() - began

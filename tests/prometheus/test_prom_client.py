@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from prom_stub import Stub, ok_vector, sleeper
 
-from pytest_keptn.errors import ConfigError
+from pytest_keptn.errors import ConfigError, ProviderError
 from pytest_keptn.model import SLIStatus
-from pytest_keptn.prometheus.client import PrometheusClient, client_from_settings
+from pytest_keptn.prometheus.client import PrometheusClient, PrometheusOutage, client_from_settings
 
 NOW = datetime.now(UTC)
 SENTINEL = "s3cr3t-SENTINEL-token-9f8e"
@@ -44,7 +44,7 @@ def test_503_before_ready_is_retried_then_reported(stub: Stub) -> None:
     stub.set(lambda h: (503, "Service Unavailable", {"X-Prometheus-Stopping": "false"}))
     with PrometheusClient(stub.url, retries=2) as client:
         r = client.query("up", NOW)
-    assert r.status is SLIStatus.QUERY_ERROR and not r.success
+    assert r.status is SLIStatus.SERVER_ERROR and r.status.outage and not r.success
     assert r.message == "HTTP 503 Service Unavailable: up"
     assert len(stub.requests) == 3
 
@@ -90,7 +90,7 @@ def test_wrong_credential_never_shows_the_token(
         r = client.query("up", NOW)
     assert stub.requests[0]["authorization"] == f"Bearer {SENTINEL}"
     assert stub.requests[0]["x-scope-orgid"] == "tenant-1"
-    assert r.status is SLIStatus.QUERY_ERROR and "HTTP 401" in r.message
+    assert r.status is SLIStatus.UNAUTHORIZED and "HTTP 401" in r.message
     assert "credentials" in r.message
     assert len(stub.requests) == 1  # 4xx is never retried
     everything = repr(r) + str(r) + repr(client) + str(client) + str(r.to_keptn())
@@ -174,3 +174,43 @@ def test_slow_batch_of_a_live_prometheus_is_asked_one_by_one(stub: Stub) -> None
         got = client.query_many(queries, NOW)
     assert {(r.status, r.value) for r in got.values()} == {(SLIStatus.VALUE, 2.0)}, [
         r.message for r in got.values() if r.message][:2]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_freshness_wait_ends_at_once_when_refused() -> None:
+    with PrometheusClient(f"http://127.0.0.1:{_free_port()}", timeout=5) as client:
+        began = time.monotonic()
+        with pytest.raises(PrometheusOutage, match="unreachable") as info:
+            client.wait_fresh(["a", "b"], NOW, timeout=30)
+    assert info.value.status is SLIStatus.UNREACHABLE and info.value.status.outage
+    assert time.monotonic() - began < 3  # two retries after 0.2 s and 0.4 s, not the 30 s
+    result = info.value.result("throughput", "sum(x)")
+    assert (result.status, result.success, result.query) == (SLIStatus.UNREACHABLE, False, "sum(x)")
+
+
+@pytest.mark.parametrize("code", [401, 403])
+def test_freshness_wait_ends_at_once_when_credentials_are_refused(stub: Stub, code: int) -> None:
+    stub.set(lambda h: (code, f"denied {h.headers.get('Authorization')}", {}))  # type: ignore[attr-defined]
+    with PrometheusClient(stub.url, token=SENTINEL, timeout=5) as client:
+        began = time.monotonic()
+        with pytest.raises(PrometheusOutage, match=f"refused the credentials \\(HTTP {code}") as info:
+            client.wait_fresh(["a"], NOW, timeout=30)
+    assert info.value.status is SLIStatus.UNAUTHORIZED
+    assert time.monotonic() - began < 2 and len(stub.requests) == 1
+    assert SENTINEL not in str(info.value) and "***" in str(info.value)
+
+
+def test_freshness_wait_keeps_waiting_through_a_503(stub: Stub) -> None:
+    """A Prometheus that is restarting may come back: only the timeout ends this wait."""
+    stub.set(lambda h: (503, "Service Unavailable", {}))
+    with PrometheusClient(stub.url, timeout=1, retries=0) as client:
+        with pytest.raises(ProviderError, match=r"no samples .* within 1s .*\(HTTP 503\)") as info:
+            client.wait_fresh(["a"], NOW, timeout=1)
+    assert not isinstance(info.value, PrometheusOutage) and len(stub.requests) > 1

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,14 +185,43 @@ def test_target_that_never_comes_up(env: Env) -> None:
     assert "connection refused" in message
 
 
-def test_freshness_never_comes(env: Env) -> None:
+def _newest_up(client: PrometheusClient, job: str) -> float:
+    """The time of ``job``'s newest ``up`` sample, asked on its own (a plain selector)."""
+    got = client.query(f'timestamp(up{{job="{job}"}})', datetime.now(UTC), metric=job)
+    assert got.status is SLIStatus.VALUE, got.message
+    return got.value
+
+
+def test_freshness_waits_for_every_job(env: Env) -> None:
+    """Two jobs: ``timestamp(up{job="A"} or up{job="B"})`` answered the evaluation time, so the
+    wait returned before either job was scraped again. Each job must have its own sample at or
+    after the moment waited for."""
+    with PrometheusClient(env.prom.url) as client:
+        after = datetime.now(UTC)
+        client.wait_fresh([JOB, CANARY], after, timeout=10)
+        for job in (JOB, CANARY):
+            assert _newest_up(client, job) >= after.timestamp() - 0.0005, job  # ms resolution
+
+
+def test_freshness_does_not_wait_for_a_job_nobody_scrapes(env: Env) -> None:
     with PrometheusClient(env.prom.url) as client:
         client.wait_fresh([CANARY], env.window.end, timeout=5)  # fresh already
         began = time.monotonic()
-        with pytest.raises(ProviderError, match=r"job\(s\) never-scraped-job within 1s") as info:
-            client.wait_fresh(["never-scraped-job", CANARY], datetime.now(UTC), timeout=1)
-        assert "no samples" in str(info.value) and f"{CANARY}," not in str(info.value)
-        assert time.monotonic() - began < 2.5
+        after = datetime.now(UTC)
+        with pytest.raises(ProviderError, match=r"no up series for job\(s\) never-scraped-job: "
+                           "Prometheus does not scrape them") as info:
+            client.wait_fresh(["never-scraped-job", CANARY], after, timeout=20)
+        assert CANARY not in str(info.value)
+        assert _newest_up(client, CANARY) >= after.timestamp() - 0.0005  # still waited for it
+        assert time.monotonic() - began < 10  # a few scrape intervals, not the 20 s timeout
+
+
+def test_freshness_names_a_job_that_stays_stale(env: Env) -> None:
+    with PrometheusClient(env.prom.url) as client:
+        future = datetime.now(UTC) + timedelta(hours=1)
+        with pytest.raises(ProviderError, match=rf"job\(s\) {JOB}, {CANARY} within 1s") as info:
+            client.wait_fresh([JOB, CANARY], future, timeout=1)
+        assert "latest 20" in str(info.value)
 
 
 class _StopsAfter(PrometheusClient):
