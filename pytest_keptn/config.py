@@ -34,6 +34,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("prometheus-token-env", "environment variable holding a bearer token for Prometheus"),
     Option("prometheus-user-env", "environment variable holding the basic-auth user for Prometheus"),
     Option("prometheus-password-env", "environment variable holding the basic-auth password"),
+    Option("prometheus-ca-bundle", "PEM file of CA certificates to trust for an https:// Prometheus "
+           "(certificates are verified; default: the system's CAs)"),
+    Option("prometheus-insecure-skip-verify", "do not verify the TLS certificate of an https:// "
+           "Prometheus (Keptn 0.8.7's provider never did)", kind="bool", default=False),
     Option("prometheus-binary", "prometheus executable for the embedded server", default="prometheus"),
     Option("scrape-interval", "embedded Prometheus scrape interval in seconds", kind="float", default=1.0),
     Option("query-timeout", "seconds per Prometheus query", kind="float", default=10.0),
@@ -91,6 +95,8 @@ class Settings:
     prometheus_token_env: str | None = None
     prometheus_user_env: str | None = None
     prometheus_password_env: str | None = None
+    prometheus_ca_bundle: str | None = None
+    prometheus_insecure_skip_verify: bool = False
     prometheus_binary: str = "prometheus"
     scrape_interval: float = 1.0
     query_timeout: float = 10.0

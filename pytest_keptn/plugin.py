@@ -74,6 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session.register_builtins()
     try:
         check_plans(session.plans, config.pluginmanager)
+        session.check_prometheus()  # after the offline checks: it may ask the network
     except KeptnError as exc:  # the session is closed in pytest_unconfigure
         raise pytest.UsageError(f"pytest-keptn: {exc}") from None
     session.start_prometheus_early()
@@ -114,7 +115,7 @@ def _convert(option: Option, raw: Any) -> Any:
     return raw
 
 
-PATH_OPTIONS = ("root", "history", "events", "state_dir")
+PATH_OPTIONS = ("root", "history", "events", "state_dir", "prometheus_ca_bundle")
 
 
 def resolve_settings(config: pytest.Config) -> Settings:
@@ -404,6 +405,23 @@ class KeptnSession:
                 if not objective.sli.startswith("locust_"):
                     return True
         return False
+
+    def check_prometheus(self) -> None:
+        """Prometheus setup mistakes are usage errors before anything starts (issue 13); an
+        evaluation-only window is checked first, as it needs no network."""
+        if self.is_worker or self.config.option.collectonly:
+            return
+        if self.pipeline.evaluation_only:
+            from datetime import UTC, datetime
+
+            from pytest_keptn.gate.timeframe import resolve_window
+
+            s = self.settings
+            resolve_window(start=s.start, end=s.end, timeframe=s.timeframe, now=datetime.now(UTC))
+        if self.config.pluginmanager.has_plugin("keptn-sli-prometheus") and self._needs_prometheus():
+            from pytest_keptn.prometheus.preflight import check_prometheus
+
+            check_prometheus(self.settings)
 
     def _embedded(self, *, quiet: bool = False) -> Any:
         with self._prometheus_lock:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html
 import json
 import math
 import os
 import re
+import ssl
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -22,7 +24,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote
 
 import httpx
 
@@ -89,32 +91,33 @@ class PrometheusClient:
         retries: int = 2,
         max_workers: int = 16,
         batch_size: int = BATCH_SIZE,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         # ``http://user:password@host`` works, but the userinfo becomes basic auth and never
         # stays in ``base_url``, which goes into messages.
-        base_url, url_auth, url_secrets = _split_userinfo(base_url)
+        base_url, url_auth = split_userinfo(normalize_url(base_url))
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
         self.max_workers = max(1, int(max_workers))
         self.batch_size = max(1, int(batch_size))
         all_headers = {str(k): str(v) for k, v in headers.items()}
-        self._secrets: list[str] = [v for k, v in all_headers.items() if _sensitive(k) and v]
-        self._secrets += url_secrets
+        secrets = [v for k, v in all_headers.items() if _sensitive(k) and v]
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
-            self._secrets.append(token)
+            secrets.append(token)
         auth: httpx.BasicAuth | None = None
         if basic_auth is None:
             basic_auth = url_auth
         if basic_auth is not None:
             auth = httpx.BasicAuth(basic_auth[0], basic_auth[1])
-            self._secrets += [s for s in basic_auth if s]
+            secrets += [s for s in basic_auth if s]
             # what goes on the wire, in case a server echoes the Authorization header back
-            self._secrets.append(
-                base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
-            )
-        self._secrets.sort(key=len, reverse=True)  # "Basic <b64>" before its parts
+            secrets.append(base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode())
+        # every form a secret can take in a message: "Basic <b64>" before its parts
+        # (a credential of 1-3 characters is not hidden: replacing it would garble every message)
+        self._secrets = sorted({f for s in secrets for f in secret_forms(s) if len(f) >= 4},
+                               key=len, reverse=True)
         self._http = httpx.Client(
             headers=all_headers,
             auth=auth,
@@ -123,6 +126,7 @@ class PrometheusClient:
                 max_connections=self.max_workers, max_keepalive_connections=self.max_workers
             ),
             follow_redirects=False,
+            verify=verify,
         )
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -202,7 +206,15 @@ class PrometheusClient:
         result = self._query(promql, at, metric=metric, aggregate=aggregate, first=first)
         if compat == "0.8.7":
             result = _compat_087(result)
-        return result
+        return self._scrubbed(result)
+
+    def _scrubbed(self, result: SLIResult) -> SLIResult:
+        """``result`` with no credential in its message or warnings, whatever Prometheus put
+        in a sample value, a label or an error (a proxy may echo the Authorization header)."""
+        if not self._secrets:
+            return result
+        return replace(result, message=self.scrub(result.message),
+                       warnings=tuple(self.scrub(w) for w in result.warnings))
 
     def _query(
         self, promql: str, at: datetime, *, metric: str, aggregate: bool, first: bool = False
@@ -416,7 +428,7 @@ class PrometheusClient:
         for names in asked.values():
             first = merged[names[0]]
             merged.update({name: replace(first, metric=name) for name in names[1:]})
-        return {name: merged[name] for name in queries}
+        return {name: self._scrubbed(merged[name]) for name in queries}
 
     def _answers(self, at: datetime) -> bool:
         """Whether Prometheus answers a trivial query within a second (or the timeout)."""
@@ -426,6 +438,28 @@ class PrometheusClient:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
+
+    def probe(self, timeout: float) -> None:
+        """Ask ``vector(1)`` once (with the retries): raises :class:`PrometheusOutage` when
+        Prometheus cannot be connected to (refused, DNS, TLS, no connection within
+        ``timeout``), refuses the credentials, or has no query API at this URL (404). A slow or
+        failing answer is left to the evaluation: it may be an outage, not a setup mistake."""
+        data = {"query": "vector(1)"}
+        try:
+            response = self._post("/api/v1/query", data, time.monotonic() + timeout)
+        except httpx.ConnectTimeout as exc:
+            raise self.outage(httpx.ConnectError(f"no connection within {timeout:g}s")) from exc
+        except httpx.TimeoutException:
+            return
+        except httpx.TransportError as exc:
+            raise self.outage(exc) from None
+        if response.status_code in (401, 403):
+            raise self.outage(response)
+        if response.status_code == 404:
+            raise PrometheusOutage(self.scrub(
+                f"no Prometheus query API at {self.base_url} (HTTP 404 for /api/v1/query; "
+                "a path prefix such as Mimir's /prometheus belongs in the URL)"),
+                status=SLIStatus.UNREACHABLE)
 
     def _hung(self, name: str, promql: str) -> SLIResult:
         return SLIResult(
@@ -604,16 +638,67 @@ class PrometheusOutage(ProviderError):
         return _compat_087(result) if compat == "0.8.7" else result
 
 
-def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None, list[str]]:
-    """``url`` without userinfo, the (user, password) it held, and every form of them to scrub."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None, []
-    userinfo, _, hostport = parts.netloc.rpartition("@")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# what may follow the userinfo's "@": a host (or [IPv6]) and an optional port, then the path
+_HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^/?#@:\[\]]+)(:\d*)?(?=[/?#]|$)")
+
+
+def normalize_url(url: str) -> str:
+    """The base URL as Keptn's Prometheus provider reads it: spaces removed, ``https://`` when
+    there is no scheme. Any other scheme than http(s) is a :class:`ConfigError` (which never
+    shows the URL: it may hold a password)."""
+    url = url.strip().replace(" ", "")
+    match = _SCHEME.match(url)
+    if match is None:
+        return "https://" + url
+    if match.group(1).lower() not in ("http", "https"):
+        raise ConfigError(f"the URL's scheme must be http:// or https://, not "
+                          f"{match.group(1)[:10]!r}://", field="--keptn-prometheus-url")
+    return url
+
+
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without userinfo, and the (user, password) it held.
+
+    A password may hold an unencoded ``#``, ``/``, ``?`` or ``@``: the userinfo then ends at the
+    last ``@`` that a host (and port) follows, instead of where a URL parser would end the host.
+    """
+    match = _SCHEME.match(url)
+    if match is None or "@" not in url:
+        return url, None
+    rest = url[match.end():]
+    cut = -1
+    for i in range(len(rest) - 1, -1, -1):
+        if rest[i] == "@" and _HOSTPORT.match(rest[i + 1:]):
+            cut = i
+            break
+    if cut < 0:
+        raise ConfigError("the URL has an '@' but no host after it; percent-encode the "
+                          "password, or give it through --keptn-prometheus-password-env",
+                          field="--keptn-prometheus-url")
+    userinfo, hostpart = rest[:cut], rest[cut + 1:]
     raw_user, _, raw_password = userinfo.partition(":")
-    user, password = unquote(raw_user), unquote(raw_password)
-    secrets = [s for s in {raw_user, raw_password, user, password, userinfo} if s]
-    return urlunsplit(parts._replace(netloc=hostport)), (user, password), secrets
+    return url[:match.end()] + hostpart, (unquote(raw_user), unquote(raw_password))
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every way ``secret`` can appear in text this package writes or a library prints: raw,
+    inside ``repr``, JSON (both escapings), HTML, URL-encoded, base64."""
+    if not secret:
+        return set()
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret),
+        html.escape(secret, quote=False),
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        base64.b64encode(secret.encode()).decode(),
+    }
+    return {f for f in forms if f}
 
 
 def _sensitive(header: str) -> bool:
@@ -671,41 +756,89 @@ def _compat_087(result: SLIResult) -> SLIResult:
     return result
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _headers(raw: str) -> dict[str, str]:
+    """``Name: value; Name2: value2`` as a mapping; a malformed one is named by its place and
+    name, never shown with its value (it may be a credential)."""
+    headers: dict[str, str] = {}
+    parts = [p for p in raw.split(";") if p.strip()]
+    for number, part in enumerate(parts, 1):
+        name, sep, value = part.partition(":")
+        name, value = name.strip(), value.strip()
+        where = f"header {number} of {len(parts)}"
+        if not sep or not _HEADER_NAME.match(name):
+            raise ConfigError(f"{where} is not 'Name: value' (a header name is letters, digits "
+                              "and -; a value cannot hold ';')", field="--keptn-prometheus-headers")
+        if _CONTROL.search(value):
+            raise ConfigError(f"{where} ({name}) has a control character in its value",
+                              field="--keptn-prometheus-headers")
+        headers[name] = value
+    return headers
+
+
+def _credential(settings: Any, field: str) -> str | None:
+    """The credential in the environment variable the setting ``field`` names, stripped of
+    surrounding whitespace (secrets read from files end with a newline); None when not set
+    or empty. Never says the option's value: a user may have given the secret itself."""
+    var = getattr(settings, field, None)
+    if not var:
+        return None
+    option = "--keptn-" + field.replace("_", "-")
+    if not _ENV_NAME.match(var):
+        raise ConfigError("names an environment variable, and what it was given is not a valid "
+                          "variable name (give the variable's name, not the credential itself)",
+                          field=option)
+    value = os.environ.get(var)
+    if value is None:
+        raise ConfigError("names an environment variable that is not set (give the variable's "
+                          "name, not the credential itself)", field=option)
+    value = value.strip()
+    if _CONTROL.search(value):
+        raise ConfigError("names an environment variable whose value has a control character "
+                          "inside it", field=option)
+    return value or None
+
+
+def _verify(settings: Any) -> ssl.SSLContext | bool:
+    """TLS certificates are verified (Keptn 0.8.7's provider did not); a private CA can be
+    trusted, or verification skipped, by options named for what they do."""
+    bundle = getattr(settings, "prometheus_ca_bundle", None)
+    skip = bool(getattr(settings, "prometheus_insecure_skip_verify", False))
+    if bundle and skip:
+        raise ConfigError("give either --keptn-prometheus-ca-bundle or this, not both",
+                          field="--keptn-prometheus-insecure-skip-verify")
+    if skip:
+        return False
+    if not bundle:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(bundle))
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"cannot read {bundle} as PEM certificates ({reason})",
+                          field="--keptn-prometheus-ca-bundle") from None
+
+
 def client_from_settings(settings: Any, url: str) -> PrometheusClient:
-    """A client for ``url`` with the headers and credentials ``settings`` name.
+    """A client for ``url`` with the headers, credentials and TLS settings ``settings`` name.
 
     Token, user and password are read from the environment variables whose *names* the
-    settings hold; a named variable that is unset is a :class:`ConfigError`.
+    settings hold; basic auth is sent only when both user and password are non-empty, as
+    Keptn's provider did. A bad setting is a :class:`ConfigError` that never shows a secret.
     """
-    headers: dict[str, str] = {}
-    raw = getattr(settings, "prometheus_headers", None) or ""
-    for part in raw.split(";"):
-        if not part.strip():
-            continue
-        name, sep, value = part.partition(":")
-        if not sep or not name.strip():
-            raise ConfigError(
-                f"header {name.strip()[:40]!r} is not 'Name: value'", field="keptn_prometheus_headers"
-            )
-        headers[name.strip()] = value.strip()
-
-    def env(field: str) -> str | None:
-        var = getattr(settings, field, None)
-        if not var:
-            return None
-        value = os.environ.get(var)
-        if value is None:
-            raise ConfigError(f"environment variable {var} is not set", field="keptn_" + field)
-        return value
-
-    token = env("prometheus_token_env")
-    user = env("prometheus_user_env")
-    password = env("prometheus_password_env")
-    basic = (user or "", password or "") if (user is not None or password is not None) else None
+    headers = _headers(getattr(settings, "prometheus_headers", None) or "")
+    token = _credential(settings, "prometheus_token_env")
+    user = _credential(settings, "prometheus_user_env")
+    password = _credential(settings, "prometheus_password_env")
     return PrometheusClient(
         url,
         headers=headers,
         token=token,
-        basic_auth=basic,
+        basic_auth=(user, password) if user and password else None,
         timeout=float(getattr(settings, "query_timeout", 10.0)),
+        verify=_verify(settings),
     )

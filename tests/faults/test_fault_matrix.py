@@ -352,9 +352,14 @@ def test_prometheus_hangs_during_evaluation(project: Project) -> None:
 
 def test_prometheus_unreachable(project: Project) -> None:
     port = free_port()
+    rows = project.history_rows()[1]
     result = project.run(*RUN, f"--keptn-prometheus-url=http://127.0.0.1:{port}")
-    aftermath(project, "Prometheus unreachable from the start", result, rc=1,
-              message="unreachable ([Errno 111] Connection refused)")
+    # a setup mistake (issue 13): one line naming the option, exit 4, nothing deployed or recorded
+    aftermath(project, "Prometheus unreachable from the start", result, rc=4,
+              message="--keptn-prometheus-url: Prometheus at http://127.0.0.1:"
+                      f"{port} unreachable ([Errno 111] Connection refused)")
+    assert "deployment" not in result.out and "evaluation" not in result.out, result.out[-3000:]
+    assert project.history_rows()[1] == rows
 
 
 # --------------------------------------------------------------------------- canary, load

@@ -117,8 +117,10 @@ def test_basic_auth_from_settings_env(stub: Stub, monkeypatch: pytest.MonkeyPatc
     assert sent["authorization"] == "Basic " + base64.b64encode(f"alice:{SENTINEL}".encode()).decode()
     assert (sent["x-scope-orgid"], sent["x-other"]) == ("t1", "b")
     monkeypatch.delenv("PK_PASS")
-    with pytest.raises(ConfigError, match="PK_PASS is not set"):
+    with pytest.raises(ConfigError, match="password-env: names an environment variable that "
+                       "is not set") as info:
         client_from_settings(S(), stub.url)
+    assert "PK_PASS" not in str(info.value)  # the option's value is never echoed
     with pytest.raises(ConfigError, match="Name: value"):
         client_from_settings(S(prometheus_headers="novalue"), stub.url)
 
@@ -214,3 +216,100 @@ def test_freshness_wait_keeps_waiting_through_a_503(stub: Stub) -> None:
         with pytest.raises(ProviderError, match=r"no samples .* within 1s .*\(HTTP 503\)") as info:
             client.wait_fresh(["a"], NOW, timeout=1)
     assert not isinstance(info.value, PrometheusOutage) and len(stub.requests) > 1
+
+
+@pytest.mark.parametrize(("given", "base", "auth"), [
+    ("prom.example:9090", "https://prom.example:9090", None),  # Keptn: no scheme means https
+    (" http://prom .example:9090/ ", "http://prom.example:9090", None),  # spaces removed
+    ("HTTP://u:pw99@h:1/prom", "HTTP://h:1/prom", ("u", "pw99")),
+    ("http://u:pa/ss?w#rd@h:9090/prom", "http://h:9090/prom", ("u", "pa/ss?w#rd")),
+    ("http://u:p@ss:w@[::1]:9090", "http://[::1]:9090", ("u", "p@ss:w")),
+    ("http://u:pa%2Fw0rd@h", "http://h", ("u", "pa/w0rd")),
+])
+def test_urls_are_read_as_keptn_reads_them(given: str, base: str, auth: object) -> None:
+    with PrometheusClient(given) as client:
+        assert client.base_url == base
+        secret = auth[1] if isinstance(auth, tuple) else None
+        if secret:
+            assert secret not in repr(client)
+            assert client.scrub(f"x {secret} y") == "x *** y"
+
+
+def test_a_url_that_cannot_be_read_is_refused_without_showing_it() -> None:
+    for url in ("ftp://u:SENTINEL@h", "http://u:SENTINEL@/path"):
+        with pytest.raises(ConfigError, match="--keptn-prometheus-url") as info:
+            PrometheusClient(url)
+        assert "SENTINEL" not in str(info.value)
+
+
+@dataclass(frozen=True)
+class _Creds:
+    prometheus_headers: str | None = None
+    prometheus_token_env: str | None = None
+    prometheus_user_env: str | None = None
+    prometheus_password_env: str | None = None
+    prometheus_ca_bundle: str | None = None
+    prometheus_insecure_skip_verify: bool = False
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    (_Creds(prometheus_token_env=SENTINEL), "token-env: names an environment variable, and what "
+     "it was given is not a valid variable name"),
+    (_Creds(prometheus_token_env="tok_" + SENTINEL.replace("-", "_")), "token-env: names an "
+     "environment variable that is not set"),
+    (_Creds(prometheus_headers=f"Authorization=Bearer {SENTINEL}"), "header 1 of 1 is not "
+     "'Name: value'"),
+    (_Creds(prometheus_headers=f"X-Org: t1; Cookie: a={SENTINEL}; b={SENTINEL}"),
+     "header 3 of 3 is not 'Name: value'"),
+    (_Creds(prometheus_headers=f"X-Api-Key: {SENTINEL}\x01"), "header 1 of 1 (X-Api-Key) has a "
+     "control character"),
+    (_Creds(prometheus_token_env="PK_CTRL_TOKEN"), "token-env: names an environment variable "
+     "whose value has a control character"),
+    (_Creds(prometheus_ca_bundle="/no/such/ca.pem"), "--keptn-prometheus-ca-bundle: cannot read "
+     "/no/such/ca.pem"),
+])
+def test_bad_credential_settings_never_show_a_secret(
+    settings: _Creds, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PK_CTRL_TOKEN", f"{SENTINEL}\nmore")
+    with pytest.raises(ConfigError) as info:
+        client_from_settings(settings, "http://127.0.0.1:9")
+    assert says in str(info.value)
+    assert SENTINEL not in str(info.value) and "SENTINEL" not in str(info.value)
+
+
+def test_credentials_are_stripped_and_basic_auth_needs_both(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PK_TOKEN", f"  {SENTINEL}\r\n")  # read from a file or a k8s secret
+    monkeypatch.setenv("PK_USER", "alice\n")
+    monkeypatch.setenv("PK_EMPTY", " ")
+    with client_from_settings(_Creds(prometheus_token_env="PK_TOKEN"), stub.url) as client:
+        assert client.query("up", NOW).status is SLIStatus.VALUE
+    with client_from_settings(_Creds(prometheus_user_env="PK_USER",
+                                     prometheus_password_env="PK_EMPTY"), stub.url) as client:
+        assert client.query("up", NOW).status is SLIStatus.VALUE
+    assert stub.requests[0]["authorization"] == f"Bearer {SENTINEL}"
+    assert "authorization" not in stub.requests[1]  # Keptn: user and password, or nothing
+
+
+def test_echoed_credentials_in_values_and_labels_are_scrubbed(stub: Stub) -> None:
+    """A proxy that echoes the Authorization header into a sample value or a label."""
+    def echo(h: Any) -> tuple[int, str, dict[str, str]]:
+        auth = h.headers.get("Authorization", "")
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"auth": auth}, "value": [1, auth]},
+            {"metric": {"auth": repr(auth), "b": "2"}, "value": [1, "1"]}]},
+            "warnings": [f"echo {auth!r}"]})
+        return 200, body, {"Content-Type": "application/json"}
+
+    stub.set(echo)
+    with PrometheusClient(stub.url, token=SENTINEL + "\\x") as client:
+        many = client.query("up", NOW)
+        first = client.query("up", NOW, compat="0.8.7")
+        batch = client.query_many({"a": "up", "b": "sum(up)"}, NOW, aggregate=["a"])
+    texts = [many.message, first.message, *many.warnings, *first.warnings,
+             *(r.message for r in batch.values()), *(w for r in batch.values() for w in r.warnings)]
+    assert many.status is SLIStatus.MULTIPLE and "***" in many.message
+    assert batch["a"].status is SLIStatus.INVALID
+    assert not [t for t in texts if "SENTINEL" in t], texts

@@ -10,6 +10,7 @@ file under the state dir and every file the run put in its temp dir (``TMPDIR``)
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -21,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus
 
 import httpx
 import pytest
@@ -34,6 +37,7 @@ JOB = "helloservice-pod-tato-head-hardening"
 TOKEN = "tok-SENTINEL-7f3a9c1e5b"
 USER = "usr-SENTINEL-42d1"
 PASSWORD = "pw-SENTINEL-c0ffee99"
+URL_PASSWORD = "pw#SENTINEL/x?y"  # unencoded: ends the host for a URL parser
 
 
 def _free_port() -> int:
@@ -43,9 +47,13 @@ def _free_port() -> int:
 
 
 def _forms(secret: str) -> list[bytes]:
-    """The secret as it could leak: raw, and inside a base64 basic-auth header."""
-    forms = [secret.encode()]
-    for user, pw in ((USER, PASSWORD), ("user", secret)):
+    """The secret as it could leak: raw, inside a repr or JSON string, URL-encoded, and base64
+    (alone, and inside a basic-auth header)."""
+    texts = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], quote(secret, safe=""),
+             quote_plus(secret)}
+    forms = [t.encode() for t in texts]
+    forms.append(base64.b64encode(secret.encode()))
+    for user, pw in ((USER, PASSWORD), ("user", secret), (USER, URL_PASSWORD)):
         forms.append(base64.b64encode(f"{user}:{pw}".encode()))
     return forms
 
@@ -78,12 +86,23 @@ class Run:
     def output(self) -> str:
         return self.result.stdout + self.result.stderr
 
-    def check_no_leak(self, *secrets: str) -> None:
+    def check_no_leak(self, *secrets: str, artifacts: bool = True) -> None:
         texts = {"stdout": self.result.stdout, "stderr": self.result.stderr}
         searched = assert_nowhere(list(secrets), texts, [self.project, self.tmp])
-        for artifact in ("junit.xml", "report.html", "history.sqlite", "state/summary.md"):
-            assert (self.project / artifact).is_file(), f"{artifact} was not written"
-        assert searched >= 5
+        if artifacts:
+            for artifact in ("junit.xml", "report.html", "history.sqlite", "state/summary.md"):
+                assert (self.project / artifact).is_file(), f"{artifact} was not written"
+            assert list((self.project / "events").glob("*.json")), "no event was written"
+            assert searched >= 5
+
+    def usage_error(self) -> str:
+        """The one line a setup mistake gives (exit 4, nothing started, nothing recorded)."""
+        assert self.result.returncode == 4, self.output[-3000:]
+        lines = [line for line in self.result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("ERROR: pytest-keptn: "), lines
+        for nothing in ("junit.xml", "report.html", "history.sqlite", "state", "events"):
+            assert not (self.project / nothing).exists(), f"{nothing} was written"
+        return lines[0]
 
 
 def run_stage(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
@@ -143,9 +162,16 @@ def service_and_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 class _AuthStub:
-    """A Prometheus that refuses everyone with 401 and, worst case, echoes what it was sent."""
+    """A Prometheus behind an auth proxy that, worst case, echoes what it was sent.
 
-    def __init__(self) -> None:
+    It accepts only the Authorization header ``accept`` (nobody when None), and only for the
+    first ``accepted`` requests when that is given (credentials revoked mid-run). Refused: 401
+    with the header, decoded, in the body and in ``WWW-Authenticate``. Accepted: the freshness
+    query gets no series (nothing scraped), every other query two series whose label and
+    sample value are the Authorization header.
+    """
+
+    def __init__(self, accept: str | None = None, accepted: int | None = None) -> None:
         self.seen: list[str] = []
         seen = self.seen
 
@@ -155,17 +181,30 @@ class _AuthStub:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                auth = self.headers.get("Authorization") or ""
+                query = parse_qs(self.rfile.read(length).decode()).get("query", [""])[0]
+                auth = self.headers.get("Authorization") or self.headers.get("X-Api-Key") or ""
                 seen.append(auth)
-                decoded = ""
-                if auth.startswith("Basic "):
-                    decoded = base64.b64decode(auth[6:]).decode(errors="replace")
-                body = (f'{{"status":"error","errorType":"unauthorized",'
-                        f'"error":"bad credentials {auth} {decoded}"}}').encode()
-                self.send_response(401)
+                ok = auth == accept and (accepted is None or len(seen) <= accepted)
+                extra: dict[str, str] = {}
+                if not ok:
+                    decoded = ""
+                    if auth.startswith("Basic "):
+                        decoded = base64.b64decode(auth[6:]).decode(errors="replace")
+                    answer: Any = {"status": "error", "errorType": "unauthorized",
+                                   "error": f"bad credentials {auth} {decoded} {auth!r}"}
+                    extra["WWW-Authenticate"] = f'Bearer realm="{auth}"'
+                elif query.startswith("max by (job)"):
+                    answer = {"status": "success", "data": {"resultType": "vector", "result": []}}
+                else:
+                    answer = {"status": "success", "data": {"resultType": "vector", "result": [
+                        {"metric": {"auth": auth, "echo": repr(auth)}, "value": [1, auth]},
+                        {"metric": {"auth": auth}, "value": [1, f"{auth!r}"]}]},
+                        "warnings": [f"proxy saw {auth}"]}
+                body = json.dumps(answer).encode()
+                self.send_response(200 if ok else 401)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("WWW-Authenticate", f'Bearer realm="{auth}"')
+                for key, value in extra.items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -185,12 +224,27 @@ class _AuthStub:
 
 
 @pytest.fixture
-def auth_stub() -> Iterator[_AuthStub]:
-    stub = _AuthStub()
+def stubs() -> Iterator[Any]:
+    made: list[_AuthStub] = []
+
+    def make(accept: str | None = None, accepted: int | None = None) -> _AuthStub:
+        made.append(_AuthStub(accept, accepted))
+        return made[-1]
+
     try:
-        yield stub
+        yield make
     finally:
-        stub.close()
+        for stub in made:
+            stub.close()
+
+
+@pytest.fixture
+def auth_stub(stubs: Any) -> _AuthStub:
+    return stubs()  # type: ignore[no-any-return]
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 # --- runs against a real Prometheus -----------------------------------------------------------
@@ -234,17 +288,66 @@ def test_password_in_the_url_never_appears(service_and_prometheus: str, tmp_path
     run.check_no_leak(PASSWORD)
 
 
-# --- runs against a Prometheus that says 401 ----------------------------------------------------
+# --- a full stage against a proxy that echoes the credentials into every answer --------------
+# Each run writes every artifact (terminal, JUnit, HTML, events, history, markdown summary,
+# state folder and its logs); the gate fails on the echoed values, which must be scrubbed.
+
+ECHO_SCENARIOS = {
+    "token with a trailing CR LF (read from a file)": (
+        f"Bearer {TOKEN}", ["--keptn-prometheus-token-env=KEPTN_TEST_TOKEN"],
+        {"KEPTN_TEST_TOKEN": f"{TOKEN}\r\n"}, [TOKEN]),
+    "basic auth with surrounding whitespace": (
+        _basic(USER, PASSWORD), ["--keptn-prometheus-user-env=KEPTN_TEST_USER",
+                                 "--keptn-prometheus-password-env=KEPTN_TEST_PASSWORD"],
+        {"KEPTN_TEST_USER": f" {USER}\n", "KEPTN_TEST_PASSWORD": f"{PASSWORD}\n"},
+        [USER, PASSWORD]),
+    "a URL password with unencoded # / ?": (
+        _basic(USER, URL_PASSWORD), [], {}, [USER, URL_PASSWORD]),
+    "a header credential": (
+        TOKEN, [f"--keptn-prometheus-headers=X-Org: t1; X-Api-Key: {TOKEN}"], {}, [TOKEN]),
+}
 
 
-def test_401_error_names_the_problem_not_the_token(auth_stub: _AuthStub, tmp_path: Path) -> None:
+@pytest.mark.parametrize("scenario", list(ECHO_SCENARIOS))
+def test_echoed_credentials_reach_no_artifact(scenario: str, stubs: Any, tmp_path: Path) -> None:
+    accept, args, env, secrets = ECHO_SCENARIOS[scenario]
+    stub = stubs(accept)
+    url = stub.url.replace("http://", f"http://{USER}:{URL_PASSWORD}@") if "URL" in scenario \
+        else stub.url
+    run = run_stage(tmp_path, f"--keptn-prometheus-url={url}", *args, env=env)
+    assert run.result.returncode == 1, run.output[-3000:]
+    assert set(stub.seen) == {accept}, "the credentials were not sent as configured"
+    assert "***" in run.result.stdout  # the echoed values are there, scrubbed
+    run.check_no_leak(*secrets)
+
+
+def test_credentials_revoked_mid_run(stubs: Any, tmp_path: Path) -> None:
+    """Accepted by the configure-time probe, refused afterwards: the freshness wait ends at
+    once (not after --keptn-freshness-timeout), every objective says so."""
+    stub = stubs(f"Bearer {TOKEN}", accepted=1)
+    began = time.monotonic()
+    run = run_stage(tmp_path, f"--keptn-prometheus-url={stub.url}",
+                    "--keptn-prometheus-token-env=KEPTN_TEST_TOKEN", "--keptn-freshness-timeout=60",
+                    env={"KEPTN_TEST_TOKEN": TOKEN})
+    assert time.monotonic() - began < 45, "the freshness wait ran out its 60 s"
+    assert run.result.returncode == 1, run.output[-3000:]
+    assert "refused the credentials (HTTP 401" in run.result.stdout
+    run.check_no_leak(TOKEN)
+
+
+# --- setup mistakes: one line, exit 4, before anything runs -------------------------------------
+
+
+def test_401_at_the_start_names_the_problem_not_the_token(auth_stub: _AuthStub,
+                                                          tmp_path: Path) -> None:
     run = run_stage(tmp_path, f"--keptn-prometheus-url={auth_stub.url}",
                     "--keptn-prometheus-token-env=KEPTN_TEST_TOKEN",
                     env={"KEPTN_TEST_TOKEN": TOKEN})
-    assert run.result.returncode == 1, run.output[-3000:]
+    line = run.usage_error()
     assert f"Bearer {TOKEN}" in auth_stub.seen, "the token was not sent"
-    assert "HTTP 401" in run.result.stdout and "check the Prometheus credentials" in run.result.stdout
-    run.check_no_leak(TOKEN)
+    assert "--keptn-prometheus-url: Prometheus at" in line and "(HTTP 401" in line
+    assert "check --keptn-prometheus-token-env" in line
+    run.check_no_leak(TOKEN, artifacts=False)
 
 
 def test_401_with_basic_auth(auth_stub: _AuthStub, tmp_path: Path) -> None:
@@ -252,37 +355,59 @@ def test_401_with_basic_auth(auth_stub: _AuthStub, tmp_path: Path) -> None:
                     "--keptn-prometheus-user-env=KEPTN_TEST_USER",
                     "--keptn-prometheus-password-env=KEPTN_TEST_PASSWORD",
                     env={"KEPTN_TEST_USER": USER, "KEPTN_TEST_PASSWORD": PASSWORD})
-    assert run.result.returncode == 1, run.output[-3000:]
+    assert "refused the credentials (HTTP 401" in run.usage_error()
     assert any(a.startswith("Basic ") for a in auth_stub.seen)
-    assert "HTTP 401" in run.result.stdout
-    run.check_no_leak(USER, PASSWORD)
+    run.check_no_leak(USER, PASSWORD, artifacts=False)
 
 
 def test_401_with_the_password_in_the_url(auth_stub: _AuthStub, tmp_path: Path) -> None:
     url = f"http://{USER}:{PASSWORD}@127.0.0.1:{auth_stub.port}/"
     run = run_stage(tmp_path, f"--keptn-prometheus-url={url}")
-    assert run.result.returncode == 1, run.output[-3000:]
-    assert "HTTP 401" in run.result.stdout
-    run.check_no_leak(PASSWORD)
+    assert "refused the credentials (HTTP 401" in run.usage_error()
+    run.check_no_leak(PASSWORD, artifacts=False)
 
 
 def test_unreachable_url_with_a_password(tmp_path: Path) -> None:
-    url = f"http://{USER}:{PASSWORD}@127.0.0.1:{_free_port()}/prom"
+    url = f"http://{USER}:{URL_PASSWORD}@127.0.0.1:{_free_port()}/prom"
     run = run_stage(tmp_path, f"--keptn-prometheus-url={url}", "--keptn-query-timeout=2")
-    assert run.result.returncode == 1, run.output[-3000:]
-    assert "unreachable" in run.result.stdout
-    assert "127.0.0.1" in run.result.stdout  # still says where it tried
-    run.check_no_leak(PASSWORD)
+    line = run.usage_error()
+    assert "unreachable" in line and "127.0.0.1" in line  # still says where it tried
+    run.check_no_leak(URL_PASSWORD, artifacts=False)
 
 
 def test_header_credentials_never_appear(auth_stub: _AuthStub, tmp_path: Path) -> None:
     run = run_stage(tmp_path, f"--keptn-prometheus-url={auth_stub.url}",
                     f"--keptn-prometheus-headers=X-Scope-OrgID: tenant1; X-Api-Key: {TOKEN}")
-    assert run.result.returncode == 1, run.output[-3000:]
-    # Headers given on the command line are the user's own choice to pass them; they still must
-    # not be echoed back from the server's answer.
-    stdout = run.result.stdout
-    assert f"X-Api-Key: {TOKEN}" not in stdout.replace("keptn-prometheus-headers", "")
+    assert "(HTTP 401" in run.usage_error()
+    run.check_no_leak(TOKEN, artifacts=False)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    ([f"--keptn-prometheus-token-env={TOKEN}"],  # the shell expanded $TOKEN
+     "--keptn-prometheus-token-env: names an environment variable, and what it was given is not "
+     "a valid variable name"),
+    ([f"--keptn-prometheus-password-env={TOKEN.replace('-', '_')}"],
+     "--keptn-prometheus-password-env: names an environment variable that is not set"),
+    ([f"--keptn-prometheus-headers=Authorization=Bearer {TOKEN}"],
+     "--keptn-prometheus-headers: header 1 of 1 is not 'Name: value'"),
+    ([f"--keptn-prometheus-headers=Cookie: a={TOKEN}; b={TOKEN}"],
+     "--keptn-prometheus-headers: header 2 of 2 is not 'Name: value'"),
+    (["--keptn-prometheus-token-env=KEPTN_TEST_TOKEN"],
+     "--keptn-prometheus-token-env: names an environment variable whose value has a control "
+     "character"),
+    ([f"--keptn-prometheus-url=ftp://{USER}:{PASSWORD}@127.0.0.1:1"],
+     "--keptn-prometheus-url: the URL's scheme must be http:// or https://"),
+])
+def test_credential_settings_are_refused_without_their_value(
+    args: list[str], says: str, auth_stub: _AuthStub, tmp_path: Path
+) -> None:
+    if not any(a.startswith("--keptn-prometheus-url") for a in args):
+        args = [f"--keptn-prometheus-url={auth_stub.url}", *args]
+    run = run_stage(tmp_path, *args, env={"KEPTN_TEST_TOKEN": f"{TOKEN}\nX-Evil: 1"})
+    line = run.usage_error()
+    assert says in line, line
+    assert "SENTINEL" not in run.output
+    assert not auth_stub.seen, "nothing may be sent with a bad setting"
 
 
 # --- the client on its own ---------------------------------------------------------------------
