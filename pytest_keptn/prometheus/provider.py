@@ -12,8 +12,8 @@ import pytest
 from pytest_keptn.errors import KeptnError, ProviderError
 from pytest_keptn.gate.live import LiveBaseline
 from pytest_keptn.model import LoadResult, SLIResult, SLIStatus, StageContext, Window
-from pytest_keptn.prometheus.client import PrometheusOutage, client_from_settings
-from pytest_keptn.prometheus.render import builtin_query, render_query
+from pytest_keptn.prometheus.client import PrometheusClient, PrometheusOutage, client_from_settings
+from pytest_keptn.prometheus.render import builtin_query, ratio_numerator, render_query
 
 # job="x", job='x' (also inside =~ is not matched: only exact job matchers name a target)
 _JOB = re.compile(r"""\bjob\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
@@ -56,6 +56,7 @@ def indicator_query(
         service=ctx.service,
         window=window,
         filters=ctx.slo_filter,
+        compat=getattr(ctx.settings, "compat", None),
     )
 
 
@@ -145,6 +146,8 @@ class PrometheusSLIProvider:
                     stale = str(exc)
             waited = time.monotonic() - began
             fetched = client.query_many(queries, window.end, compat=compat)
+            if compat != "0.8.7":
+                fetched.update(_explain_empty_ratios(client, fetched, window))
             ctx.say(f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'} answered in "
                     f"{time.monotonic() - began - waited:.2f}s (freshness wait {waited:.2f}s)")
         if stale:
@@ -152,3 +155,26 @@ class PrometheusSLIProvider:
             # may not be.
             fetched = {n: replace(r, warnings=(*r.warnings, stale)) for n, r in fetched.items()}
         return fetched
+
+
+def _explain_empty_ratios(
+    client: PrometheusClient, fetched: dict[str, SLIResult], window: Window
+) -> dict[str, SLIResult]:
+    """A ratio with no data whose numerator has no series (a counter such as the 5xx responses'
+    exists only after its first event): say how to write it, instead of only "no data"."""
+    numerators = {name: ratio_numerator(r.query) for name, r in fetched.items()
+                  if r.status is SLIStatus.NO_DATA}
+    asked = {name: q for name, q in numerators.items() if q}
+    if not asked:
+        return {}
+    answers = client.query_many(asked, window.end)
+    explained: dict[str, SLIResult] = {}
+    for name, numerator in asked.items():
+        if answers[name].status is SLIStatus.NO_DATA:
+            explained[name] = replace(fetched[name], message=(
+                f"query returned no data: its numerator {numerator} has no series (a counter "
+                "such as the 5xx responses' appears only with its first event); write it as "
+                f"({numerator} or vector(0)) to count none as 0, or run with "
+                "--keptn-compat=0.8.7, which counts an empty result as 0 like Keptn: "
+                f"{fetched[name].query}"))
+    return explained

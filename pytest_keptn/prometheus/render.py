@@ -259,10 +259,13 @@ def builtin_query(
     service: str,
     window: Window,
     filters: Mapping[str, str] = {},
+    compat: str | None = None,
 ) -> str | None:
     """The built-in query for ``name`` (§10.3), or None when there is none.
 
-    ``error_rate`` is written so that no errors yields 0, not an empty vector.
+    ``error_rate`` is written so that no errors yields 0, not an empty vector (a documented
+    difference); ``compat="0.8.7"`` gives Keptn's exact text, whose empty result Keptn counts
+    as 0.
     """
     if name not in BUILTIN_INDICATORS:
         return None
@@ -271,12 +274,47 @@ def builtin_query(
     if name == "throughput":
         return f"sum(rate(http_requests_total{{{f}}}[{d}]))"
     if name == "error_rate":
-        return (
-            f"(sum(rate(http_requests_total{{{f},status!~'2..'}}[{d}])) or vector(0))"
-            f"/sum(rate(http_requests_total{{{f}}}[{d}]))"
-        )
+        errors = f"sum(rate(http_requests_total{{{f},status!~'2..'}}[{d}]))"
+        if compat != "0.8.7":
+            errors = f"({errors} or vector(0))"
+        return f"{errors}/sum(rate(http_requests_total{{{f}}}[{d}]))"
     quantile = "0." + name[-2:]
     return (
         f"histogram_quantile({quantile},"
         f"sum(rate(http_response_time_milliseconds_bucket{{{f}}}[{d}]))by(le))"
     )
+
+
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def ratio_numerator(promql: str) -> str | None:
+    """``a`` of a top-level ``a / b`` (or ``a / b * c ...``), or None when the query is not
+    plainly such a ratio (a lower-precedence operator at the top level, or no ``/`` there)."""
+    depth, quote, escaped = 0, "", False
+    top: list[str] = []  # the query with everything inside brackets and strings blanked out
+    for i, char in enumerate(promql):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote != "`":
+                escaped = True
+            elif char == quote:
+                quote = ""
+            continue
+        if char in "\"'`":
+            quote = char
+        elif char in _OPEN:
+            depth += 1
+        elif char in _CLOSE:
+            depth -= 1
+        elif depth == 0 and char in "+-<>=!^#":
+            return None
+        elif depth == 0 and char == "/":
+            left = promql[:i].strip()
+            words = f" {''.join(top)} ".replace("(", " ").replace(")", " ")
+            if not left or any(f" {w} " in words for w in ("or", "and", "unless", "offset")):
+                return None
+            return left
+        top.append(char if depth == 0 else " ")
+    return None

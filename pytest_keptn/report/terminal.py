@@ -16,11 +16,26 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def _targets(targets: Sequence[Mapping[str, Any]] | None) -> str:
+NO_BASIS = "no earlier evaluation to compare with"
+
+
+def _relative(criteria: object) -> bool:
+    from pytest_keptn.gate.criteria import parse_criterion
+
+    try:
+        return parse_criterion(str(criteria)).relative
+    except ValueError:
+        return False
+
+
+def _targets(targets: Sequence[Mapping[str, Any]] | None, compared: bool = True) -> str:
+    """Each criterion with its computed target; a relative one that had no earlier value to
+    compare with says so instead of showing Keptn's placeholder target 0."""
     if not targets:
         return "-"
     return ", ".join(
-        f"{t.get('criteria')} (target {_num(t.get('targetValue'))}"
+        f"{t.get('criteria')} ({NO_BASIS})" if not compared and _relative(t.get("criteria"))
+        else f"{t.get('criteria')} (target {_num(t.get('targetValue'))}"
         f"{', violated' if t.get('violated') else ''})"
         for t in targets
     )
@@ -41,10 +56,13 @@ def explain_objective(
         lines.append(f"  value:    {_num(value.get('value'))}")
     else:
         lines.append(f"  value:    none ({value.get('message') or 'retrieval failed'})")
+    compared = bool(evaluation.get("compared_values", {}).get(objective.sli))
     for label, key in (("pass", "passTargets"), ("warning", "warningTargets")):
         targets = row.get(key)
         if targets:
             lines.append(f"  {label + ':':9} " + "; ".join(
+                f"{t.get('criteria')} -> {NO_BASIS}, ok"
+                if not compared and _relative(t.get("criteria")) else
                 f"{t.get('criteria')} -> target {_num(t.get('targetValue'))} "
                 f"{'VIOLATED' if t.get('violated') else 'ok'}" for t in targets))
     basis = evaluation.get("basis", {})
@@ -103,9 +121,10 @@ def render_gate_tables(states: Sequence[SequenceState], pipeline: Pipeline, outc
             for row in rows:
                 value = row.get("value", {})
                 shown = _num(value.get("value")) if value.get("success", True) else "no value"
+                compared = bool(ev.get("compared_values", {}).get(value.get("metric")))
                 table.append((
-                    str(value.get("metric")), shown, _targets(row.get("passTargets")),
-                    _targets(row.get("warningTargets")), str(row.get("status")),
+                    str(value.get("metric")), shown, _targets(row.get("passTargets"), compared),
+                    _targets(row.get("warningTargets"), compared), str(row.get("status")),
                     _num(row.get("score")),
                 ))
                 if row.get("status") == "fail" and ev["result"] in ("pass", "warning"):

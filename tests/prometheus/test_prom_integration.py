@@ -401,3 +401,67 @@ def test_subqueries_go_in_smaller_batches(env: Env) -> None:
     assert after - before == 3
     assert {r.status for r in got.values()} == {SLIStatus.VALUE}
     assert got["s39"].value == 1.0 and got["p39"].value >= REQUESTS + 39
+
+
+MESSAGES_SHIPYARD = """\
+apiVersion: spec.keptn.sh/0.2.0
+kind: Shipyard
+metadata: {name: pod-tato-head}
+spec:
+  stages:
+    - name: hardening
+      sequences:
+        - name: delivery
+          tasks: [{name: evaluation}]
+"""
+MESSAGES_SLI = """\
+spec_version: '1.0'
+indicators:
+  server_errors: sum(rate(http_requests_total{status="teapot",job="$SERVICE-$PROJECT-$STAGE-canary"}[$DURATION_SECONDS]))/sum(rate(http_requests_total{job="$SERVICE-$PROJECT-$STAGE-canary"}[$DURATION_SECONDS]))
+  served: sum(rate(http_requests_total{job="$SERVICE-$PROJECT-$STAGE-canary"}[$DURATION_SECONDS]))
+"""
+MESSAGES_SLO = """\
+spec_version: '0.1.0'
+objectives:
+  - sli: server_errors
+    pass: [{criteria: ['<=0.1']}]
+  - sli: served
+    pass: [{criteria: ['>=-50%']}]
+  - sli: error_rate
+    pass: [{criteria: ['<=0.5']}]
+total_score: {pass: '90%', warning: '75%'}
+"""
+
+
+@pytest.mark.parametrize("compat", [False, True])
+def test_messages_point_at_the_fix(env: Env, pytester: pytest.Pytester, compat: bool) -> None:
+    """Issue 13 point 4 and issue 12 point 6, through a real pytest session: an empty ratio
+    says how to write it, a relative criterion with nothing to compare with says so in the
+    table, and the built-in error_rate is Keptn's exact text under --keptn-compat=0.8.7."""
+    folder = pytester.path / "keptn"
+    (folder / "hardening" / "helloservice" / "prometheus").mkdir(parents=True)
+    (folder / "shipyard.yaml").write_text(MESSAGES_SHIPYARD)
+    (folder / "hardening" / "helloservice" / "slo.yaml").write_text(MESSAGES_SLO)
+    (folder / "hardening" / "helloservice" / "prometheus" / "sli.yaml").write_text(MESSAGES_SLI)
+    end = env.window.end
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--keptn-stage=hardening", "--keptn-deployer=none",
+        f"--keptn-prometheus-url={env.prom.url}", "--keptn-state-dir=state",
+        f"--keptn-start={Window.keptn_time(end - timedelta(minutes=1))}",
+        f"--keptn-end={Window.keptn_time(end)}", *(["--keptn-compat=0.8.7"] if compat else []),
+        timeout=120)
+    out = result.stdout.str()
+    assert result.ret == 1 and "Traceback" not in out, out  # error_rate fails: every status is "success"
+    numerator = f'sum(rate(http_requests_total{{status="teapot",job="{CANARY}"}}[60s]))'
+    assert ("served" in out and ">=-50% (no earlier evaluation to compare with)" in out), out
+    keptn_error_rate = (f"sum(rate(http_requests_total{{job='{CANARY}',status!~'2..'}}[60s]))"
+                        f"/sum(rate(http_requests_total{{job='{CANARY}'}}[60s]))")
+    if compat:
+        assert f"query:    {keptn_error_rate}\n" in out, out
+        assert "has no series" not in out  # Keptn counts the empty ratio as 0
+    else:
+        assert (f"query returned no data: its numerator {numerator} has no series" in out
+                and f"write it as ({numerator} or vector(0))" in out
+                and "--keptn-compat=0.8.7, which counts an empty result as 0" in out), out
+        assert ("query:    (sum(rate(http_requests_total{job='" + CANARY
+                + "',status!~'2..'}[60s])) or vector(0))/sum(") in out, out

@@ -7,7 +7,7 @@ import pytest
 from pytest_keptn.errors import ProviderError
 from pytest_keptn.model import Window
 from pytest_keptn.prometheus.provider import jobs_in
-from pytest_keptn.prometheus.render import builtin_query, render_query
+from pytest_keptn.prometheus.render import builtin_query, ratio_numerator, render_query
 
 END = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 WINDOW = Window(END - timedelta(seconds=299.2), END)
@@ -118,3 +118,26 @@ def test_provider_reports_unresolved_placeholder_without_querying() -> None:
     assert got is not None and len(got) == 1
     assert got[0].status is SLIStatus.QUERY_ERROR and not got[0].success
     assert got[0].message.startswith("broken: placeholder $NAMESPACE is not resolved")
+
+
+@pytest.mark.parametrize(("query", "numerator"), [
+    ('sum(rate(a{s="5.."}[1m]))/sum(rate(b[1m]))', 'sum(rate(a{s="5.."}[1m]))'),
+    ("sum by (job) (a) / on(job) sum by (job) (b) * 100", "sum by (job) (a)"),
+    ('a{path="/x"} / b', 'a{path="/x"}'),
+    ("sum(a / b)", None),  # not a ratio at the top level
+    ("a + b / c", None),  # the numerator is b, not a + b: no advice rather than wrong advice
+    ("x or y / z", None),
+    ("(a or vector(0)) / b", "(a or vector(0))"),
+])
+def test_ratio_numerator(query: str, numerator: str | None) -> None:
+    assert ratio_numerator(query) == numerator
+
+
+def test_error_rate_is_keptns_text_under_compat() -> None:
+    window = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 1, tzinfo=UTC))
+    names = {"project": "p", "stage": "s", "service": "v", "window": window}
+    assert builtin_query("error_rate", **names, compat="0.8.7") == (  # type: ignore[arg-type]
+        "sum(rate(http_requests_total{job='v-p-s-canary',status!~'2..'}[60s]))"
+        "/sum(rate(http_requests_total{job='v-p-s-canary'}[60s]))")
+    assert builtin_query("error_rate", **names).startswith(  # type: ignore[arg-type]
+        "(sum(rate(http_requests_total{job='v-p-s-canary',status!~'2..'}[60s])) or vector(0))/")
