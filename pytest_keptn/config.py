@@ -17,58 +17,84 @@ class Option:
     kind: str = "string"  # string | bool | int | float
     default: Any = None
     choices: tuple[str, ...] | None = None
+    metavar: str | None = None  # --help's name for the value; default: by kind
+
+    @property
+    def value_name(self) -> str:
+        if self.metavar:
+            return self.metavar
+        return {"bool": "BOOL", "int": "N", "float": "SECONDS"}.get(self.kind, "TEXT")
+
+    @property
+    def help_text(self) -> str:
+        """The help with the default spelled as it is typed (``true``, ``10.0``), unless the help
+        says it already (a default that depends on other settings)."""
+        if self.default is None or self.default == "" or "default:" in self.help:
+            return self.help
+        shown = str(self.default).lower() if self.kind == "bool" else str(self.default)
+        return f"{self.help} (default: {shown})"
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("stage", "stage to run (a shipyard stage name, or 'all'); unset: the plugin is off"),
+    Option("stage", "stage(s) to run: a shipyard stage, a comma-separated list, or 'all' "
+           "(unset: the plugin is off)", metavar="STAGE"),
     Option("sequence", "the sequence a run starts in its first stage (Keptn's 'keptn trigger <sequence>')",
-           default="delivery"),
-    Option("root", "folder with shipyard.yaml (default: rootdir, else rootdir/keptn)"),
-    Option("project", "Keptn project name (default: shipyard metadata.name)"),
-    Option("service", "service name (default: the only service folder of the stage)"),
-    Option("image", "image of the build to deliver", default=""),
-    Option("tag", "tag of the build to deliver", default=""),
-    Option("deployer", "local | helm | none", default="local", choices=DEPLOYERS),
-    Option("prometheus-url", "external Prometheus base URL (unset: start an embedded Prometheus)"),
-    Option("prometheus-headers", "extra HTTP headers for Prometheus, 'Name: value; Name2: value2'"),
-    Option("prometheus-token-env", "environment variable holding a bearer token for Prometheus"),
-    Option("prometheus-user-env", "environment variable holding the basic-auth user for Prometheus"),
-    Option("prometheus-password-env", "environment variable holding the basic-auth password"),
+           default="delivery", metavar="NAME"),
+    Option("root", "folder with shipyard.yaml (default: rootdir, else rootdir/keptn)", metavar="PATH"),
+    Option("project", "Keptn project name (default: shipyard metadata.name)", metavar="NAME"),
+    Option("service", "service name (default: the only service folder of the stage)", metavar="NAME"),
+    Option("image", "image of the build to deliver", default="", metavar="IMAGE"),
+    Option("tag", "tag of the build to deliver", default="", metavar="TAG"),
+    Option("deployer", "local (processes on 127.0.0.1), helm, or none (no deployment, load "
+           "or release)", default="local", choices=DEPLOYERS),
+    Option("prometheus-url", "external Prometheus base URL (unset: start an embedded Prometheus)", metavar="URL"),
+    Option("prometheus-headers", "extra HTTP headers for Prometheus, 'Name: value; Name2: value2'", metavar="HEADERS"),
+    Option("prometheus-token-env", "environment variable holding a bearer token for Prometheus", metavar="VAR"),
+    Option("prometheus-user-env", "environment variable holding the basic-auth user for Prometheus", metavar="VAR"),
+    Option("prometheus-password-env", "environment variable holding the basic-auth password", metavar="VAR"),
     Option("prometheus-ca-bundle", "PEM file of CA certificates to trust for an https:// Prometheus "
-           "(certificates are verified; default: the system's CAs)"),
+           "(certificates are verified; default: the system's CAs)", metavar="PATH"),
     Option("prometheus-insecure-skip-verify", "do not verify the TLS certificate of an https:// "
            "Prometheus (Keptn 0.8.7's provider never did)", kind="bool", default=False),
-    Option("prometheus-binary", "prometheus executable for the embedded server", default="prometheus"),
+    Option("prometheus-binary", "prometheus executable for the embedded server", default="prometheus", metavar="PATH"),
     Option("scrape-interval", "embedded Prometheus scrape interval in seconds", kind="float", default=1.0),
     Option("query-timeout", "seconds per Prometheus query", kind="float", default=10.0),
     Option("freshness-timeout", "seconds to wait for samples at the window's end", kind="float", default=15.0),
-    Option("history", "evaluation history file (SQLite; default: <root>/.keptn/history.sqlite)"),
+    Option("history", "evaluation history: a SQLite file or a postgresql:// URL "
+           "(default: <state-dir>/history.sqlite)", metavar="PATH|URL"),
     Option("history-lock-timeout", "seconds to wait for a history file another writer holds locked",
            kind="float", default=60.0),
     Option("baseline", "pin relative criteria to these earlier evaluations (ids, comma-separated, "
-           "from 'python -m pytest_keptn history list'), instead of the slo.yaml comparison"),
-    Option("events", "folder for Keptn evaluation.finished events (one JSON file each)"),
-    Option("state-dir", "deployer state and logs (default: <root>/.keptn)"),
-    Option("timeframe", "evaluate the last TIMEFRAME (Go duration, e.g. 5m) of a running service"),
-    Option("start", "evaluation window start (2006-01-02T15:04:05.000Z)"),
-    Option("end", "evaluation window end (2006-01-02T15:04:05.000Z)"),
+           "from 'python -m pytest_keptn history list'), instead of the slo.yaml comparison", metavar="IDS"),
+    Option("events", "folder for Keptn evaluation.finished events (one JSON file each)", metavar="PATH"),
+    Option("state-dir", "deployer state, logs and the history (default: <root>/.keptn)",
+           metavar="PATH"),
+    Option("timeframe", "evaluate the last DURATION (Go duration, e.g. 5m) of a running service", metavar="DURATION"),
+    Option("start", "evaluation window start (2006-01-02T15:04:05.000Z)", metavar="TIME"),
+    Option("end", "evaluation window end (2006-01-02T15:04:05.000Z)", metavar="TIME"),
     Option("fail-on-warning", "a warning gate fails the session", kind="bool", default=False),
     Option("compat", "reproduce Keptn 0.8.7 exactly, quirks included ('0.8.7')", choices=COMPAT),
-    Option("local-command", "command template for the local deployer ({image} {tag} {port} {stage} {service} {python})"),
-    Option("health-path", "HTTP path that answers when a local build is ready", default="/health"),
+    Option("local-command", "command template for the local deployer; placeholders: {image} "
+           "{tag} {port} {stage} {service} {project} {python} (this interpreter)",
+           metavar="COMMAND"),
+    Option("health-path", "HTTP path that answers when a local build is ready", default="/health", metavar="PATH"),
     Option("deploy-timeout", "seconds a build may take to become ready", kind="float", default=30.0),
     Option("stage-lock-timeout", "seconds to wait while another live run delivers the same "
            "stage/service in this state folder (0: refuse at once)", kind="float", default=600.0),
-    Option("keep-primaries", "leave primaries serving after the session (for later stages/jobs)", kind="bool", default=True),
-    Option("helm-chart", "chart folder for the helm deployer (default: <root>/../helm-charts/<service>)"),
+    Option("keep-primaries", "leave the primaries serving after pytest exits, for later stages and "
+           "jobs (stop them: python -m pytest_keptn stop)", kind="bool", default=True),
+    Option("helm-chart", "chart folder for the helm deployer (default: <root>/../helm-charts/<service>)", metavar="PATH"),
     Option("helm-url-template", "service URL for helm ({service} {namespace} {release})",
-           default="http://{release}.{namespace}.svc.cluster.local"),
-    Option("helm-timeout", "helm --timeout", default="5m"),
-    Option("locust-users", "Locust users (overrides locust.conf)", kind="int"),
-    Option("locust-spawn-rate", "Locust spawn rate (overrides locust.conf)", kind="float"),
-    Option("locust-run-time", "Locust run time, e.g. 10s (overrides locust.conf)"),
+           default="http://{release}.{namespace}.svc.cluster.local", metavar="URL"),
+    Option("helm-timeout", "helm --timeout", default="5m", metavar="DURATION"),
+    Option("locust-users", "Locust users; overrides the test task's properties and "
+           "locust.conf (default: 10)", kind="int"),
+    Option("locust-spawn-rate", "Locust users started per second; overrides the test task's "
+           "properties and locust.conf (default: 10)", kind="float", metavar="RATE"),
+    Option("locust-run-time", "Locust run time, e.g. 10s or 1m30s; overrides the test task's "
+           "properties and locust.conf (default: 10s)", metavar="DURATION"),
     Option("locust-workers", "local Locust worker processes under a master (0: one process)", kind="int", default=0),
-    Option("locust-master-bind", "run Locust as a master bound to HOST:PORT for remote workers"),
+    Option("locust-master-bind", "run Locust as a master bound to HOST:PORT for remote workers", metavar="HOST:PORT"),
     Option("locust-expect-workers", "remote workers the master waits for", kind="int", default=1),
     Option("locust-hang-timeout", "seconds Locust may spend importing the locustfile, setting "
            "up or stopping its users (on_stop) before the load fails naming the phase",

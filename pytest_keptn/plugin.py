@@ -42,13 +42,15 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("keptn", "Keptn quality gates (pytest-keptn)")
     for option in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": dest(option), "default": None, "help": option.help}
+        kwargs: dict[str, Any] = {"dest": dest(option), "default": None, "help": option.help_text}
         if option.kind == "bool":
-            kwargs.update(nargs="?", const="true", metavar="BOOL")
+            kwargs.update(nargs="?", const="true", metavar=option.value_name)
         elif option.choices:
             kwargs.update(choices=option.choices)
+        else:
+            kwargs.update(metavar=option.value_name)
         group.addoption(f"--keptn-{option.name}", **kwargs)
-        parser.addini(dest(option), option.help, default=None)
+        parser.addini(dest(option), option.help_text, default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
