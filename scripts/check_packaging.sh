@@ -6,8 +6,9 @@
 #     configure time (exit 4) with the one line saying which `pip install` fixes it;
 #  3. the same venv with the wheel's [all] extras runs the example project's hardening stage
 #     (v0.1.1: deploy, Locust load, embedded Prometheus, evaluation, release) with the report;
-#  4. the fast lane (-m "not slow") in a venv where every library is pinned to the floor that
-#     pyproject.toml declares (scripts/floors.py), so the floors are true.
+#  4. the fast lane (-m "not slow") and the Locust tests (tests/load) in a venv where every
+#     library is pinned to the floor that pyproject.toml declares (scripts/floors.py), so the
+#     floors are true.
 # Everything goes to build/packaging/ (and .venv-floors, reused while pyproject.toml is unchanged).
 # KEPTN_PACKAGING_STEPS="wheel floors" picks steps (default: both).
 set -euo pipefail
@@ -110,5 +111,8 @@ EOF
   clock "floors: $(tr '\n' ' ' <build/floors.txt)"
   "$floors/bin/python" -W ignore::ResourceWarning -m pytest -p no:cacheprovider -q \
     -m "not slow" || fail "the fast lane at the floors"
-  clock "the fast lane passed at the floors"
+  # Locust's API is the one that moves most between releases: its end-to-end tests too
+  "$floors/bin/python" -W ignore::ResourceWarning -m pytest -p no:cacheprovider -q \
+    -m slow tests/load || fail "the Locust tests at the floors"
+  clock "the fast lane and the Locust tests passed at the floors"
 fi

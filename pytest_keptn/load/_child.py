@@ -11,6 +11,17 @@ pytest process (ecosystem-notes.md §3.6). The parent reads one JSON object per 
 * ``{"event": "error", "message"}`` when the run could not happen (exit code 2);
 * ``{"event": "phase", "phase"}`` when a phase that runs the locustfile's code begins
   (``import``, ``setup``, ``stop``, ``quit``), so that the parent can say which one hung.
+* ``{"event": "config", "users", "spawn_rate", "run_time", "applied", "not_applied"}`` once,
+  after the locustfile is imported: the settings the run uses and what ``--config`` (the stage's
+  ``locust.conf``) and ``LOCUST_*`` variables set, as Locust's own parser read them.
+
+``--config FILE`` is read by Locust's own configuration parser (with the arguments the
+locustfile adds through ``init_command_line_parser``), so a setting means what it means to
+``locust``: users, spawn rate, run time (``--users``/``--spawn-rate``/``--run-time`` given
+here override them; else 10, 10/s, 10 s), tags, exclude tags, stop timeout, reset stats, log
+level and ``html`` are applied; the whole namespace is ``environment.parsed_options``; host, the
+web UI and distribution settings are reported as not applied, with the reason.
+``--html-report FILE``: Locust's own HTML report of the run is written there.
 
 ``--baseline-host URL`` (live baseline, local runner only): every User class runs twice, half
 the users against ``--host`` (the canary) and half against the baseline, each user staying on
@@ -27,11 +38,14 @@ waits for remote workers started with
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,9 +63,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pytest_keptn.load._child")
     parser.add_argument("--locustfile", required=True)
     parser.add_argument("--host", required=True)
-    parser.add_argument("--users", type=int, default=10)
-    parser.add_argument("--spawn-rate", type=float, default=10.0)
-    parser.add_argument("--run-time", type=float, default=10.0)
+    parser.add_argument("--users", type=int, default=None)
+    parser.add_argument("--spawn-rate", type=float, default=None)
+    parser.add_argument("--run-time", type=float, default=None)
+    parser.add_argument("--config", default=None, help="a Locust config file (locust.conf)")
+    parser.add_argument("--html-report", default=None, help="write Locust's HTML report here")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--master-bind", default=None)
     parser.add_argument("--expect-workers", type=int, default=1)
@@ -76,11 +92,22 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging: Any = locust_log.setup_logging  # untyped in locust
     setup_logging("WARNING")
     try:
-        user_map, _shapes = load_locustfile(args.locustfile)
+        # (user classes, shapes); Locust 2.30 put the docstring first
+        user_map = load_locustfile(args.locustfile)[-2]
     except BaseException as exc:  # SyntaxError, ImportError, SystemExit from a locustfile
         return fail(f"locustfile {args.locustfile} failed to import: {type(exc).__name__}: {exc}")
     if not user_map:
         return fail(f"locustfile {args.locustfile} defines no User class")
+    try:
+        options, settings = read_options(args)
+    except ValueError as exc:
+        return fail(str(exc))
+    if args.baseline_host:
+        settings.users += settings.users % 2  # the same number of users on each side
+    users, spawn_rate, run_time = settings.users, settings.spawn_rate, settings.run_time
+    emit("config", **settings.event())
+    if options.loglevel and "loglevel" in settings.given:
+        setup_logging(options.loglevel)
     emit("phase", phase="setup")
     user_classes = list(user_map.values())
     recorder: Recorder | None = None
@@ -94,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     # Locust copies Environment.host onto every User class when it starts: with a baseline each
     # class already carries its side's host, so the environment must not have one.
     host = None if recorder is not None else args.host
-    env = Environment(user_classes=user_classes, host=host, events=locust.events)
+    env = Environment(user_classes=user_classes, host=host, events=locust.events,
+                      tags=options.tags, exclude_tags=options.exclude_tags,
+                      stop_timeout=options.stop_timeout, reset_stats=options.reset_stats,
+                      parsed_options=options)
 
     workers: list[subprocess.Popen[bytes]] = []
     distributed = bool(args.workers or args.master_bind)
@@ -153,19 +183,19 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         if recorder is not None:
             recorder.start = time.time()
-        runner.start(args.users, spawn_rate=args.spawn_rate)
+        runner.start(users, spawn_rate=spawn_rate)
         previous = 0
         tick = 1
         while True:
             now = time.monotonic() - t0
-            if now >= args.run_time:
+            if now >= run_time:
                 break
-            gevent.sleep(min(tick - now, args.run_time - now))
+            gevent.sleep(min(tick - now, run_time - now))
             if time.monotonic() - t0 >= tick:
                 tick += 1
                 total = env.stats.total  # runner.start() may replace the stats objects
                 done = total.num_requests
-                emit("status", elapsed=round(time.monotonic() - t0, 2), total=args.run_time,
+                emit("status", elapsed=round(time.monotonic() - t0, 2), total=run_time,
                      users=runner.user_count, requests=done, failures=total.num_failures,
                      rps=done - previous, p95=total.get_response_time_percentile(0.95) or 0)
                 previous = done
@@ -185,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
                 with open(args.samples, "w", encoding="utf-8") as out:
                     json.dump(recorder.samples(), out, separators=(",", ":"))
                 result["samples"] = args.samples
+        reports = {args.html_report, options.html_file if "html_file" in settings.given else None}
+        html_error = write_html_reports(env, sorted(p for p in reports if p))
+        if args.html_report and not html_error:
+            result["html_report"] = os.path.abspath(args.html_report)
+        elif html_error:
+            result["html_report_error"] = html_error
         emit("result", **result)
         emit("phase", phase="quit")
         runner.quit()
@@ -196,6 +232,119 @@ def main(argv: list[str] | None = None) -> int:
                     worker.wait(timeout=3)
                 except subprocess.TimeoutExpired:
                     worker.kill()
+
+
+# What pytest-keptn's runner does with a setting of locust.conf, by Locust's option name.
+APPLIED = frozenset({"num_users", "spawn_rate", "run_time", "tags", "exclude_tags",
+                     "stop_timeout", "reset_stats", "loglevel", "html_file"})
+NOT_APPLIED = {
+    "host": "the host is the canary's URL",
+    "locustfile": "the stage's locust/locustfile.py runs",
+    **dict.fromkeys(("headless", "headful", "autostart", "autoquit", "web_host", "web_port",
+                     "web_auth", "web_login", "web_base_path", "web_host_display_name",
+                     "tls_cert", "tls_key", "class_picker", "legacy_ui", "build_path"),
+                    "no web UI: the load runs headless"),
+    **dict.fromkeys(("master", "worker", "processes", "expect_workers", "expect_workers_max_wait",
+                     "master_host", "master_port", "master_bind_host", "master_bind_port"),
+                    "use --keptn-locust-workers or --keptn-locust-master-bind"),
+}
+DEFAULTS = {"num_users": 10, "spawn_rate": 10.0, "run_time": 10.0}
+
+
+@dataclass
+class LoadSettings:
+    """The run's users, spawn rate and run time, and what the config file set."""
+
+    users: int = 0
+    spawn_rate: float = 0.0
+    run_time: float = 0.0
+    config: str | None = None
+    applied: list[str] = field(default_factory=list)  # "users=7", "users=7 (overridden: 20)"
+    not_applied: list[str] = field(default_factory=list)  # "host (the host is the canary's URL)"
+    given: dict[str, str] = field(default_factory=dict)  # Locust's option name -> key as written
+
+    def event(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "given"}
+
+
+def read_options(args: argparse.Namespace) -> tuple[Any, LoadSettings]:
+    """Locust's options as ``locust --config FILE -f locustfile`` reads them (the locustfile is
+    imported already, so its own arguments are known), with this run's overrides applied."""
+    from locust.argument_parser import default_args_dict, get_parser
+    from locust.util.timespan import parse_timespan
+
+    where = args.config or "LOCUST_* environment variables"
+    parser = get_parser(default_config_files=[])  # not ~/.locust.conf or ./pyproject.toml
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            options = parser.parse_args(
+                ["-f", args.locustfile] + (["--config", args.config] if args.config else []))
+    except SystemExit:
+        said = [line for line in errors.getvalue().splitlines() if line.strip()]
+        raise ValueError(f"{where}: Locust cannot read it: "
+                         f"{said[-1] if said else 'invalid configuration'}") from None
+    for dest in ("run_time", "stop_timeout"):  # Locust 2.30 leaves timespans as text
+        value = getattr(options, dest, None)
+        if isinstance(value, str):
+            try:
+                setattr(options, dest, parse_timespan(value))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {dest.replace('_', '-')}: {exc}") from None
+    settings = LoadSettings()
+    settings.config = args.config
+    values: dict[str, str] = {}
+    for source, entries in parser.get_source_to_settings_dict().items():
+        if source.startswith("config_file") or source == "environment_variables":
+            for key, (action, value) in entries.items():
+                if action is not None:
+                    settings.given[action.dest] = key
+                    values[action.dest] = " ".join(value) if isinstance(value, list) else str(value)
+    known = set(default_args_dict())
+    overrides = {"num_users": args.users, "spawn_rate": args.spawn_rate, "run_time": args.run_time}
+    for dest, key in settings.given.items():
+        shown = f"{key}={values[dest]}"
+        if overrides.get(dest) is not None:
+            settings.applied.append(f"{shown} (overridden: {overrides[dest]:g})")
+        elif dest in APPLIED or dest not in known:  # not known: the locustfile's own argument
+            settings.applied.append(shown)
+        else:
+            settings.not_applied.append(
+                f"{key} ({NOT_APPLIED.get(dest, 'not used by pytest-keptn, which runs Locust as a library')})")
+
+    def pick(dest: str) -> Any:
+        if overrides[dest] is not None:
+            return overrides[dest]
+        return getattr(options, dest) if dest in settings.given else DEFAULTS[dest]
+
+    try:
+        settings.users = int(pick("num_users"))
+        settings.spawn_rate = float(pick("spawn_rate"))
+        settings.run_time = float(pick("run_time"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    if settings.users < 1 or settings.spawn_rate <= 0 or settings.run_time <= 0:
+        raise ValueError(f"{where}: Locust needs at least 1 user, a positive spawn rate and run "
+                         f"time (got {settings.users}, {settings.spawn_rate:g}, "
+                         f"{settings.run_time:g}s)")
+    return options, settings
+
+
+def write_html_reports(env: Any, paths: list[str]) -> str | None:
+    """Locust's own HTML report of the run at each path; the error, if one could not be written."""
+    if not paths:
+        return None
+    try:
+        from locust import html
+
+        get_html_report: Any = html.get_html_report  # untyped in locust
+        page = get_html_report(env, show_download_link=False)
+        for path in paths:
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(page)
+    except Exception as exc:  # a report is a by-product: the load's figures still count
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def split_users(user_classes: list[Any], canary: str, baseline: str) -> list[Any]:

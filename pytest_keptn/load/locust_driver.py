@@ -4,8 +4,12 @@ Locust is never imported here (it monkey-patches the process with gevent); the c
 ``python -m pytest_keptn.load._child`` does that and reports one JSON line per second.
 
 Settings, strongest first: ``--keptn-locust-users/-spawn-rate/-run-time`` > the shipyard test
-task's properties (``users``, ``spawn_rate``, ``run_time``) > ``locust/locust.conf``
-(``users``/``u``, ``spawn-rate``/``r``, ``run-time``/``t``) > 10 users, 10/s, 10 s.
+task's properties (``users``, ``spawn_rate``, ``run_time``) > the stage's ``locust/locust.conf``
+> 10 users, 10/s, 10 s. ``locust.conf`` is read in the child by Locust's own configuration
+parser, so every key means what it means to ``locust --config`` (tags, stop-timeout, the
+locustfile's own arguments ...); the child says once what it applied and what it did not (host:
+the canary's URL is the host). Locust's own HTML report of the run is written next to its log
+(``details["html_report"]``).
 
 The **load window** recorded in the :class:`LoadResult` runs from the moment users start
 spawning to the moment they are stopped (both measured in the child, UTC); worker start-up
@@ -46,9 +50,6 @@ from pytest_keptn.errors import LoadError
 from pytest_keptn.extras import LOCUST
 from pytest_keptn.model import LoadResult, StageContext, Window
 
-DEFAULT_USERS = 10
-DEFAULT_SPAWN_RATE = 10.0
-DEFAULT_RUN_TIME = 10.0
 WORKER_WAIT = 120.0
 # How long a phase that runs the locustfile's own code may take (--keptn-locust-hang-timeout):
 # importing Locust and the locustfile takes a few seconds on a loaded 2-core machine.
@@ -82,28 +83,10 @@ def parse_run_time(value: object, *, source: str = "run_time") -> float:
     return seconds
 
 
-def read_locust_conf(path: Path | None) -> dict[str, str]:
-    """The ``key = value`` lines of a Locust config file (keys normalized to ``spawn_rate``...)."""
-    if path is None:
-        return {}
-    aliases = {"u": "users", "r": "spawn_rate", "t": "run_time", "hatch_rate": "spawn_rate"}
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("["):
-            continue
-        name, sep, value = line.partition("=")
-        if not sep:
-            name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        name = name.strip().lstrip("-").replace("-", "_")
-        out[aliases.get(name, name)] = value.strip().strip("'\"")
-    return out
-
-
-def resolve(ctx: StageContext, properties: dict[str, object], conf: dict[str, str],
-            conf_path: Path | None) -> tuple[int, float, float]:
+def overrides(ctx: StageContext, properties: dict[str, object]
+              ) -> tuple[int | None, float | None, float | None]:
+    """Users, spawn rate and run time from ``--keptn-locust-*`` or the test task's properties
+    (None: locust.conf or the default decides, in the child)."""
     settings = ctx.settings
 
     def pick(setting: object, prop: str) -> tuple[object, str] | None:
@@ -111,20 +94,18 @@ def resolve(ctx: StageContext, properties: dict[str, object], conf: dict[str, st
             return setting, f"keptn_locust_{prop}"
         if properties.get(prop) is not None:
             return properties[prop], prop
-        if conf.get(prop) is not None:
-            return conf[prop], f"{conf_path}: {prop}"
         return None
 
+    users_p = pick(settings.locust_users, "users")
+    rate_p = pick(settings.locust_spawn_rate, "spawn_rate")
+    time_p = pick(settings.locust_run_time, "run_time")
     try:
-        users_p = pick(settings.locust_users, "users")
-        users = int(str(users_p[0])) if users_p else DEFAULT_USERS
-        rate_p = pick(settings.locust_spawn_rate, "spawn_rate")
-        rate = float(str(rate_p[0])) if rate_p else DEFAULT_SPAWN_RATE
+        users = int(str(users_p[0])) if users_p else None
+        rate = float(str(rate_p[0])) if rate_p else None
     except ValueError as exc:
         raise LoadError(f"bad Locust users or spawn rate: {exc}") from None
-    time_p = pick(settings.locust_run_time, "run_time")
-    run_time = parse_run_time(time_p[0], source=time_p[1]) if time_p else DEFAULT_RUN_TIME
-    if users < 1 or rate <= 0:
+    run_time = parse_run_time(time_p[0], source=time_p[1]) if time_p else None
+    if (users is not None and users < 1) or (rate is not None and rate <= 0):
         raise LoadError(f"Locust needs at least 1 user and a positive spawn rate (got {users}, {rate})")
     return users, rate, run_time
 
@@ -149,31 +130,34 @@ class LocustDriver:
         if not LOCUST.installed:
             raise LoadError(f"this locustfile needs Locust, which is not installed: {LOCUST.pip}",
                             file=str(locustfile))
-        conf_path = ctx.resource("locust/locust.conf")
-        users, rate, run_time = resolve(ctx, dict(properties or {}), read_locust_conf(conf_path),
-                                        conf_path)
+        users, rate, run_time = overrides(ctx, dict(properties or {}))
         return run_locust(ctx, url, locustfile, users=users, spawn_rate=rate, run_time=run_time,
-                          baseline_url=baseline_url)
+                          conf=ctx.resource("locust/locust.conf"), baseline_url=baseline_url)
 
 
 def run_locust(
-    ctx: StageContext, url: str, locustfile: Path, *, users: int, spawn_rate: float,
-    run_time: float, baseline_url: str | None = None,
+    ctx: StageContext, url: str, locustfile: Path, *, users: int | None = None,
+    spawn_rate: float | None = None, run_time: float | None = None, conf: Path | None = None,
+    baseline_url: str | None = None,
 ) -> LoadResult:
-    """Run Locust in a child process against ``url``; LoadError when no usable load happened."""
+    """Run Locust in a child process against ``url``; LoadError when no usable load happened.
+    ``users``/``spawn_rate``/``run_time`` override ``conf`` (a locust.conf), which overrides the
+    defaults (10, 10/s, 10 s)."""
     settings = ctx.settings
     workers = int(settings.locust_workers or 0)
     live_unavailable = ""
     if baseline_url and (workers > 0 or settings.locust_master_bind):
         live_unavailable = "Locust workers cannot record per-request samples"
         baseline_url = None
-    if baseline_url:
-        users += users % 2  # the same number of users on each side
     argv = [
         sys.executable, "-m", "pytest_keptn.load._child", "--locustfile", str(locustfile),
-        "--host", url, "--users", str(users), "--spawn-rate", f"{spawn_rate:g}",
-        "--run-time", f"{run_time:g}", "--worker-wait", f"{WORKER_WAIT:g}",
+        "--host", url, "--worker-wait", f"{WORKER_WAIT:g}",
     ]
+    for flag, value in (("--users", users), ("--spawn-rate", spawn_rate), ("--run-time", run_time)):
+        if value is not None:
+            argv += [flag, f"{value:g}"]
+    if conf is not None:
+        argv += ["--config", str(conf)]
     mode = "1 process"
     if settings.locust_master_bind:
         argv += ["--master-bind", str(settings.locust_master_bind),
@@ -185,15 +169,13 @@ def run_locust(
     logs = ctx.workdir / "logs"
     log = logs / f"locust-{ctx.stage}-{ctx.service}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.log"
     go_file = log.with_suffix(".go")
-    argv += ["--go-file", str(go_file)]
+    argv += ["--go-file", str(go_file), "--html-report", str(log.with_suffix(".html"))]
     samples = log.with_suffix(".samples.json")
     target = url
     if baseline_url:
         argv += ["--baseline-host", baseline_url, "--samples", str(samples)]
         target = f"{url} and the baseline at {baseline_url} (half each)"
     what = f"locustfile {locustfile}"
-    ctx.say(f"load: {users} users (spawn {spawn_rate:g}/s) for {run_time:g}s against {target} "
-            f"({mode}; log {log})")
     result: dict[str, Any] | None = None
     error: str | None = None
     tag = procs.new_tag()
@@ -236,6 +218,16 @@ def run_locust(
             event = message.get("event")
             if event == "phase":
                 phase, limit, since = str(message.get("phase")), hang, time.monotonic()
+            elif event == "config":
+                users, spawn_rate = int(message["users"]), float(message["spawn_rate"])
+                run_time = float(message["run_time"])
+                ctx.say(f"load: {users} users (spawn {spawn_rate:g}/s) for {run_time:g}s against "
+                        f"{target} ({mode}; log {log})")
+                if conf is not None:
+                    ctx.say(f"load: {conf}: applied "
+                            + (", ".join(message.get("applied") or []) or "nothing")
+                            + ("; not applied: " + ", ".join(message["not_applied"])
+                               if message.get("not_applied") else ""))
             elif event == "ready":
                 # Locust is set up: once Prometheus scrapes every registered target (the new
                 # canary takes up to ~6 s to be discovered), the load window may start.
@@ -244,7 +236,7 @@ def run_locust(
                 ctx.say(f"load: Locust ready; Prometheus scrapes every target "
                         f"(waited {time.monotonic() - began:.1f}s); go")
                 go_file.touch()
-                phase, limit, since = "run", run_time + hang, time.monotonic()
+                phase, limit, since = "run", (run_time or 0.0) + hang, time.monotonic()
             elif event == "status":
                 ctx.say(
                     f"load: {message['elapsed']:.0f}/{message['total']:g}s "
@@ -277,7 +269,8 @@ def run_locust(
         go_file.unlink(missing_ok=True)
     if error is not None:
         raise LoadError(f"load against {url} failed ({what}): {error}")
-    assert result is not None
+    assert result is not None and users is not None and spawn_rate is not None
+    assert run_time is not None  # the child said them in its config event, before the result
     load = _to_result(result, url, what, log, users, spawn_rate, run_time, workers)
     extra: dict[str, Any] = {}
     if live_unavailable:
@@ -326,5 +319,6 @@ def _to_result(result: dict[str, Any], url: str, what: str, log: Path, users: in
             "exceptions": exceptions,
             "users": users, "spawn_rate": spawn_rate, "run_time": run_time,
             "workers": workers, "host": url, "locustfile": what.split(" ", 1)[1], "log": str(log),
+            "html_report": result.get("html_report"),
         },
     )

@@ -10,9 +10,8 @@ import pytest
 from pytest_keptn.errors import LoadError
 from pytest_keptn.load.locust_driver import (
     LocustDriver,
+    overrides,
     parse_run_time,
-    read_locust_conf,
-    resolve,
 )
 from pytest_keptn.model import StageContext
 
@@ -43,6 +42,10 @@ def test_load_against_helloserver_with_progress(
     assert len(status) >= 2, lines  # at least every 2 s over 3 s
     assert all("\r" not in line for line in lines)
     assert "users=4" in status[-1]  # the task property beats locust.conf
+    applied = [line for line in lines if "locust.conf: applied" in line]
+    assert len(applied) == 1, lines  # said once
+    assert "users = 3" not in applied[0]
+    assert "users=3 (overridden: 4), spawn-rate=30, run-time=30s (overridden: 3)" in applied[0]
     assert 2.9 <= result.window.seconds <= 4.0
     assert result.requests > 50 and result.failures == 0
     assert result.rps == pytest.approx(result.requests / result.window.seconds, rel=0.05)
@@ -90,18 +93,72 @@ def test_refused_host(make_ctx: MakeCtx, keptn_root: Path) -> None:
     assert "Connection refused" in message and "locustfile" in message
 
 
-def test_settings_beat_properties_beat_conf_beat_defaults(
-    make_ctx: MakeCtx, tmp_path: Path
+def test_settings_beat_properties(make_ctx: MakeCtx) -> None:
+    # None: the child decides from locust.conf (Locust's parser), else 10 users, 10/s, 10 s
+    assert overrides(make_ctx(), {}) == (None, None, None)
+    assert overrides(make_ctx(), {"users": 5, "run_time": "1m30s"}) == (5, None, 90.0)
+    assert overrides(make_ctx(locust_users=2, locust_spawn_rate=1.5, locust_run_time="2s"),
+                     {"users": 5}) == (2, 1.5, 2.0)
+    with pytest.raises(LoadError, match="at least 1 user"):
+        overrides(make_ctx(), {"users": 0})
+
+
+TAGGED = """
+from locust import FastHttpUser, constant, events, tag, task
+
+@events.init_command_line_parser.add_listener
+def _(parser):
+    parser.add_argument("--page", default="/missing")
+
+class Visitor(FastHttpUser):
+    wait_time = constant(0.01)
+
+    @tag("main")
+    @task
+    def page(self):
+        self.client.get(self.environment.parsed_options.page)
+
+    @tag("other")
+    @task
+    def health(self):
+        self.client.get("/health")
+"""
+
+
+@pytest.mark.slow
+def test_locust_conf_is_read_by_locust_as_locust_reads_it(
+    make_ctx: MakeCtx, keptn_root: Path, helloserver: str
 ) -> None:
-    conf_file = tmp_path / "locust.conf"
-    conf_file.write_text("# comment\nu = 7\nspawn-rate: 3\n--run-time = 1m30s\nhost = x\n")
-    conf = read_locust_conf(conf_file)
-    assert conf == {"users": "7", "spawn_rate": "3", "run_time": "1m30s", "host": "x"}
-    assert resolve(make_ctx(), {}, {}, None) == (10, 10.0, 10.0)
-    assert resolve(make_ctx(), {}, conf, conf_file) == (7, 3.0, 90.0)
-    assert resolve(make_ctx(), {"users": 5, "run_time": "20s"}, conf, conf_file) == (5, 3.0, 20.0)
-    assert resolve(make_ctx(locust_users=2, locust_spawn_rate=1.5, locust_run_time="2s"),
-                   {"users": 5}, conf, conf_file) == (2, 1.5, 2.0)
+    conf = ("# as for `locust --config`\nusers = 2\nrun-time = 2s\ntags = [main]\n"
+            "page = /\nhost = http://elsewhere.invalid\nweb-port = 9999\n")
+    write_locust(keptn_root, TAGGED, conf=conf)
+    lines: list[str] = []
+    result = LocustDriver().pytest_keptn_run_load(make_ctx(lines), helloserver, {}, None)
+    assert result is not None
+    # tags and the locustfile's own --page argument applied: only GET / ran, against the canary
+    assert [e["name"] for e in result.details["endpoints"]] == ["/"]
+    assert result.failures == 0 and result.details["users"] == 2
+    assert result.details["run_time"] == 2.0 and result.window.seconds < 3.5
+    applied = [line for line in lines if "locust.conf: applied" in line]
+    assert len(applied) == 1, lines
+    assert "users=2, run-time=2s, tags=main, page=/" in applied[0]
+    assert "not applied: host (the host is the canary's URL)" in applied[0]
+    assert "web-port (no web UI: the load runs headless)" in applied[0]
+    report = Path(result.details["html_report"])
+    assert report.parent == Path(result.details["log"]).parent and report.suffix == ".html"
+    assert "locust" in report.read_text(encoding="utf-8").lower()
+
+
+def test_a_locust_conf_locust_cannot_read_names_the_file(
+    make_ctx: MakeCtx, keptn_root: Path
+) -> None:
+    write_locust(keptn_root, conf="users = many\n")
+    conf = keptn_root / "hardening" / "helloservice" / "locust" / "locust.conf"
+    with pytest.raises(LoadError) as info:
+        LocustDriver().pytest_keptn_run_load(make_ctx(), "http://127.0.0.1:9", {}, None)
+    message = str(info.value)
+    assert f"{conf}: Locust cannot read it:" in message and "many" in message, message
+    assert "\n" not in message
 
 
 def test_run_time_parsing() -> None:
