@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 DEPLOYERS = ("local", "helm", "none")
 COMPAT = ("0.8.7",)
 
@@ -158,6 +160,11 @@ class Settings:
         return bool(self.stage)
 
     @property
+    def evaluation_only(self) -> bool:
+        """A timeframe was given: only the evaluation runs (Keptn's quality-gates-only use)."""
+        return bool(self.timeframe or self.start or self.end)
+
+    @property
     def baseline_ids(self) -> tuple[str, ...]:
         return tuple(i.strip() for i in (self.baseline or "").split(",") if i.strip())
 
@@ -167,3 +174,53 @@ class Settings:
 
 _SETTINGS_FIELDS = {f.name for f in fields(Settings)}
 assert all(dest(o)[len("keptn_"):] in _SETTINGS_FIELDS for o in OPTIONS)
+
+
+PATH_OPTIONS = ("root", "history", "events", "state_dir", "prometheus_ca_bundle")
+
+
+def _convert(option: Option, raw: Any) -> Any:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = raw.strip()
+        if raw == "":
+            return None
+    try:
+        if option.kind == "bool":
+            return str(raw).lower() in ("1", "true", "yes", "on")
+        if option.kind == "int":
+            return int(raw)
+        if option.kind == "float":
+            return float(raw)
+    except ValueError:
+        raise pytest.UsageError(
+            f"pytest-keptn: --keptn-{option.name}: expected a {option.kind}, got {raw!r}"
+        ) from None
+    if option.choices and raw not in option.choices:
+        raise pytest.UsageError(
+            f"pytest-keptn: keptn_{option.name.replace('-', '_')}: {raw!r} is not one of "
+            f"{', '.join(option.choices)}"
+        )
+    return raw
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """CLI > ini/pyproject > default. Relative paths: CLI from the invocation folder, ini
+    values from the folder of the ini file."""
+    values: dict[str, Any] = {}
+    ini_base = config.inipath.parent if config.inipath else config.rootpath
+    for option in OPTIONS:
+        key = dest(option)
+        name = key[len("keptn_"):]
+        value = _convert(option, config.getoption(key))
+        base = config.invocation_params.dir
+        if value is None:
+            value = _convert(option, config.getini(key))
+            base = ini_base
+        if value is None:
+            value = option.default
+        elif name in PATH_OPTIONS and "://" not in str(value):  # a postgresql:// history
+            value = str((Path(base) / value).resolve())
+        values[name] = value
+    return Settings(**values)

@@ -45,8 +45,8 @@ def locate(*, state_dir: str | None = None, history: str | None = None) -> Locat
     import pytest
     from _pytest.config import get_config
 
+    from pytest_keptn.config import resolve_settings
     from pytest_keptn.gate.history import history_location
-    from pytest_keptn.plugin import resolve_settings
 
     args = ["--noconftest", "-p", "no:cacheprovider"]
     args += [f"--keptn-state-dir={state_dir}"] if state_dir else []

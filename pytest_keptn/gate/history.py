@@ -20,12 +20,12 @@ from typing import Any
 
 from pytest_keptn.errors import ConfigError, HistoryError
 from pytest_keptn.gate._store import Cursor, Store
-from pytest_keptn.gate.events import EVALUATION_FINISHED, build_of, evaluation_finished_event
+from pytest_keptn.gate.events import evaluation_finished_event
 from pytest_keptn.gate.scoring import Evaluation
+from pytest_keptn.gate.stored import INVALIDATED, imported, parse_stamp, read_data, stamp
 from pytest_keptn.model import Window
 from pytest_keptn.spec.slo import SLO, Comparison
 
-INVALIDATED = "sh.keptn.event.evaluation.invalidated"
 _RETRY_SECONDS = 60.0
 _ROW = ("id, time, project, stage, service, image, tag, result, score, data, invalidated,"
         " window_start, window_end, context, triggeredid")
@@ -102,108 +102,12 @@ class ImportRefused(HistoryError):
         super().__init__("; ".join(self.problems), file=file)
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_stamp(text: str) -> datetime:
-    for layout in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-        try:
-            return datetime.strptime(text, layout).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.fromtimestamp(0, UTC)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-# ------------------------------------------------------------------ what a readable row holds
-
-
-def _number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _kind(value: Any) -> str:
-    names = {str: "a string", list: "a list", dict: "an object", bool: "a boolean"}
-    return names.get(type(value), "null" if value is None else type(value).__name__)
-
-
-def _targets_problem(where: str, targets: Any) -> str:
-    if targets is None:
-        return ""
-    if not isinstance(targets, list):
-        return f"{where} is {_kind(targets)}, not a list"
-    for j, target in enumerate(targets):
-        if not isinstance(target, Mapping):
-            return f"{where}[{j}] is {_kind(target)}, not an object"
-        if "targetValue" in target and not _number(target["targetValue"]):
-            return f"{where}[{j}].targetValue is {_kind(target['targetValue'])}, not a number"
-    return ""
-
-
-def evaluation_data_problem(data: Any) -> str:
-    """What makes ``data`` unusable as an evaluation.finished ``data``, or "" if nothing."""
-    if not isinstance(data, Mapping):
-        return f"data is {_kind(data)}, not an object"
-    ev = data.get("evaluation")
-    if ev is None:
-        return ""
-    if not isinstance(ev, Mapping):
-        return f"evaluation is {_kind(ev)}, not an object"
-    if "score" in ev and not _number(ev["score"]):
-        return f"evaluation.score is {_kind(ev['score'])}, not a number"
-    for name in ("result", "timeStart", "timeEnd"):
-        if ev.get(name) is not None and not isinstance(ev[name], str):
-            return f"evaluation.{name} is {_kind(ev[name])}, not a string"
-    compared = ev.get("comparedEvents")
-    if compared is not None and not (isinstance(compared, list)
-                                     and all(isinstance(c, str) for c in compared)):
-        return "evaluation.comparedEvents is not a list of ids"
-    rows = ev.get("indicatorResults")
-    if rows is None:
-        return ""
-    if not isinstance(rows, list):
-        return f"evaluation.indicatorResults is {_kind(rows)}, not a list"
-    for i, row in enumerate(rows):
-        where = f"evaluation.indicatorResults[{i}]"
-        if not isinstance(row, Mapping):
-            return f"{where} is {_kind(row)}, not an object"
-        if not _number(row.get("score")):
-            return f"{where}.score is {_kind(row.get('score'))}, not a number"
-        value = row.get("value")
-        if not isinstance(value, Mapping):
-            return f"{where}.value is {_kind(value)}, not an object"
-        if not isinstance(value.get("metric"), str):
-            return f"{where}.value.metric is {_kind(value.get('metric'))}, not a string"
-        if "value" in value and not _number(value["value"]):
-            return f"{where}.value.value is {_kind(value['value'])}, not a number"
-        for name in ("passTargets", "warningTargets"):
-            problem = _targets_problem(f"{where}.{name}", row.get(name))
-            if problem:
-                return problem
-    return ""
-
-
-def _read_data(text: Any) -> tuple[dict[str, Any], str]:
-    """A stored ``data`` column: (the mapping, "") or ({}, why it cannot be read)."""
-    try:
-        data = json.loads(text)
-    except (TypeError, ValueError) as exc:
-        return {}, f"data is not JSON ({exc})"
-    problem = evaluation_data_problem(data)
-    return ({}, problem) if problem else (dict(data), "")
-
-
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
 def _row(raw: tuple[Any, ...]) -> HistoryRow:
-    data, problem = _read_data(raw[9])
+    data, problem = read_data(raw[9])
     try:
         score = float(raw[8])
         if not math.isfinite(score):
@@ -211,7 +115,7 @@ def _row(raw: tuple[Any, ...]) -> HistoryRow:
     except (TypeError, ValueError):
         score, problem = 0.0, problem or f"score is {raw[8]!r}, not a number"
     return HistoryRow(
-        id=_text(raw[0]), time=_parse_stamp(_text(raw[1])), project=_text(raw[2]),
+        id=_text(raw[0]), time=parse_stamp(_text(raw[1])), project=_text(raw[2]),
         stage=_text(raw[3]), service=_text(raw[4]), image=_text(raw[5]), tag=_text(raw[6]),
         result=_text(raw[7]), score=score, data=data,
         invalidated=None if raw[10] is None else str(raw[10]),
@@ -223,8 +127,8 @@ def _row(raw: tuple[Any, ...]) -> HistoryRow:
 def _approval(raw: tuple[Any, ...]) -> Approval:
     return Approval(
         id=raw[0], project=raw[1], stage=raw[2], service=raw[3], image=raw[4], tag=raw[5],
-        sequence=raw[6], context=raw[7], requested=_parse_stamp(raw[8]), decision=raw[9],
-        who=raw[10] or "", answered=_parse_stamp(raw[11]) if raw[11] else None,
+        sequence=raw[6], context=raw[7], requested=parse_stamp(raw[8]), decision=raw[9],
+        who=raw[10] or "", answered=parse_stamp(raw[11]) if raw[11] else None,
     )  # fmt: skip
 
 
@@ -308,7 +212,7 @@ class History:
         data = evaluation.to_keptn(project=project, stage=stage, service=service, window=window)
         ev = data["evaluation"]
         row = (
-            event_id, project, stage, service, image, tag, _stamp(moment),
+            event_id, project, stage, service, image, tag, stamp(moment),
             ev.get("timeStart", ""), ev.get("timeEnd", ""), evaluation.result,
             float(evaluation.score), None, json.dumps(data), context, triggeredid,
         )  # fmt: skip
@@ -443,7 +347,7 @@ class History:
         """Remember how a stage's sequence ended for a build (for later stages and jobs):
         its result, the task it ended with (for ``<task>.result`` trigger selectors) and the
         delivery's Keptn context (a later stage in another CI job continues it)."""
-        row = (project, stage, sequence, service, image, tag, result, _stamp(datetime.now(UTC)),
+        row = (project, stage, sequence, service, image, tag, result, stamp(datetime.now(UTC)),
                last_task, context)
         self._store.write(lambda cur: cur.execute(
             "INSERT INTO sequences (project, stage, sequence, service, image, tag, result, time,"
@@ -490,7 +394,7 @@ class History:
                 " ORDER BY requested DESC LIMIT 1", key)
             if found:
                 return _approval(found[0])
-            row = (str(uuid.uuid4()), *key, _stamp(time or datetime.now(UTC)))
+            row = (str(uuid.uuid4()), *key, stamp(time or datetime.now(UTC)))
             cur.execute(f"INSERT INTO approvals ({_APPROVAL}) VALUES (?,?,?,?,?,?,?,?,?,NULL,'',"
                         "NULL)", row)
             return _approval((*row, None, "", None))
@@ -541,7 +445,7 @@ class History:
             changed = cur.execute(
                 "UPDATE approvals SET decision=?, who=?, answered=? WHERE id=?"
                 " AND decision IS NULL",
-                (decision, who, _stamp(time or datetime.now(UTC)), approval_id))
+                (decision, who, stamp(time or datetime.now(UTC)), approval_id))
             rows = cur.rows(f"SELECT {_APPROVAL} FROM approvals WHERE id=?", (approval_id,))
             if not rows:
                 raise HistoryError(f"no approval with id {approval_id!r}", file=self.location)
@@ -607,7 +511,7 @@ class History:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            parsed, problem = _imported(line)
+            parsed, problem = imported(line)
             if problem:
                 problems.append(f"line {number}: {problem}")
             elif parsed is not None and parsed[0] == "invalidated":
@@ -651,57 +555,3 @@ class History:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _imported(line: str) -> tuple[tuple[str, Any] | None, str]:
-    """One JSON line of an import: (("finished", row) | ("invalidated", (trigger, reason)) |
-    None for other event types, "") or (None, what is wrong with it)."""
-    try:
-        event = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return None, f"not JSON ({exc.msg})"
-    if not isinstance(event, Mapping):
-        return None, f"the event is {_kind(event)}, not a JSON object"
-    kind = event.get("type")
-    if not isinstance(kind, str):
-        return None, "the event has no type"
-    data = event.get("data")
-    if kind not in (EVALUATION_FINISHED, INVALIDATED):
-        return None, ""
-    if not isinstance(data, Mapping):
-        return None, "event without data"
-    for name in ("triggeredid", "shkeptncontext", "time"):
-        if event.get(name) is not None and not isinstance(event[name], str):
-            return None, f"{name} is {_kind(event[name])}, not a string"
-    if kind == INVALIDATED:
-        message = data.get("message")
-        return ("invalidated", (str(event.get("triggeredid") or ""),
-                                str(message) if isinstance(message, str) and message
-                                else "invalidated")), ""
-    eid = event.get("id")
-    if not isinstance(eid, str) or not eid:
-        return None, (f"id is {_kind(eid)}, not a string" if eid else
-                      "evaluation.finished without id")
-    for name in ("project", "stage", "service", "result"):
-        if data.get(name) is not None and not isinstance(data[name], str):
-            return None, f"data.{name} is {_kind(data[name])}, not a string"
-    problem = evaluation_data_problem(data)
-    if problem:
-        return None, f"data.{problem}" if not problem.startswith("data ") else problem
-    evaluation = Evaluation.from_keptn(data)
-    ev = data.get("evaluation") or {}
-    image, tag = build_of(data)
-    return ("finished", (
-        eid, str(data.get("project") or ""), str(data.get("stage") or ""),
-        str(data.get("service") or ""), image, tag,
-        _stamp(_parse_stamp(str(event.get("time") or ""))),
-        str(ev.get("timeStart") or ""), str(ev.get("timeEnd") or ""),
-        evaluation.result, evaluation.score, None, json.dumps(_stored(data)),
-        str(event.get("shkeptncontext") or ""), str(event.get("triggeredid") or ""),
-    )), ""  # fmt: skip
-
-
-def _stored(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The event data as the history keeps it: the build lives in columns, not in ``data``."""
-    return {k: v for k, v in data.items() if k not in ("labels", "configurationChange")}
-

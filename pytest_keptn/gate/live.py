@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pytest_keptn.gate import stats
-from pytest_keptn.gate.criteria import Criterion, target
+from pytest_keptn.gate.criteria import target
+from pytest_keptn.spec.criteria import Criterion
 
 Direction = Literal["increase", "decrease", "either"]
 

@@ -126,22 +126,6 @@ def check_objectives(slo: SLO, stage: str, indicators: Mapping[str, str], served
             )
 
 
-def check_plans(plans: Mapping[str, Any], pluginmanager: Any) -> None:
-    """Run the checks above over every selected stage's plan (``StagePlan``)."""
-    from pytest_keptn.load.provider import INDICATORS as LOCUST_INDICATORS
-    from pytest_keptn.prometheus.render import BUILTIN_INDICATORS, filter_problem
-
-    builtin = BUILTIN_INDICATORS + tuple(LOCUST_INDICATORS)
-    for stage, plan in plans.items():
-        if plan.slo is None:
-            continue
-        for key, problem in filter_problems(plan.slo, plan.sli_indicators, filter_problem,
-                                            BUILTIN_INDICATORS):
-            raise SpecError(problem, file=plan.slo.file, field=f"filter.{key}")
-        served = served_names(pluginmanager, stage, plan.service, plan.sli_indicators)
-        check_objectives(plan.slo, stage, plan.sli_indicators, served, builtin)
-
-
 def filter_problems(slo: SLO, indicators: Mapping[str, str], problem_of: Any,
                     builtin: tuple[str, ...]) -> Iterator[tuple[str, str]]:
     """(filter key, why) for each SLO filter value that cannot be pasted into the query of an

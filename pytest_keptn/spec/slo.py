@@ -10,13 +10,13 @@ from typing import Any
 import yaml
 
 from pytest_keptn.errors import SpecError
-from pytest_keptn.gate.criteria import (
+from pytest_keptn.spec._yaml import Fields, read_source
+from pytest_keptn.spec.criteria import (
     Criterion,
     invalid_criterion,
     parse_criterion,
     parse_go_float,
 )
-from pytest_keptn.spec._yaml import Fields, read_source
 
 COMPAT_087 = "0.8.7"
 AGGREGATE_FUNCTIONS = ("avg", "p50", "p90", "p95")

@@ -7,9 +7,9 @@ import random
 import yaml
 
 from pytest_keptn.gate.calibration import calibrate, draft_slo
-from pytest_keptn.gate.criteria import parse_criterion
 from pytest_keptn.gate.live import LiveSamples, Samples, judge
 from pytest_keptn.spec import load_slo
+from pytest_keptn.spec.criteria import parse_criterion
 
 SLO = b"""
 spec_version: '0.1.0'

@@ -7,15 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_keptn.gate.criteria import (
+from pytest_keptn.gate.criteria import aggregate, compare, percentile, target
+from pytest_keptn.spec.criteria import (
     INVALID_CRITERIA,
     UNPARSABLE_TARGET,
-    aggregate,
-    compare,
     parse_criterion,
     parse_go_float,
-    percentile,
-    target,
 )
 
 # §3 table: input -> operator, value, relative, percentage, increase

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from pytest_keptn.errors import SpecError
-from pytest_keptn.gate.criteria import parse_criterion
 from pytest_keptn.gate.live import LiveBaseline, LiveSamples, Samples, judge
 from pytest_keptn.gate.scoring import evaluate
 from pytest_keptn.spec import SpecWarning, load_slo
+from pytest_keptn.spec.criteria import parse_criterion
 from pytest_keptn.spec.slo import COMPAT_087
 
 SLO_LIVE = b"""---

@@ -11,7 +11,8 @@ import pytest
 HEAVY = ("locust", "gevent", "httpx", "yaml")
 # What only a selected stage needs; importing any of it up front would cost every test suite.
 STAGE_ONLY = (
-    "pytest_keptn.sequence",
+    "pytest_keptn.session",
+    "pytest_keptn.run",
     "pytest_keptn.spec",
     "pytest_keptn.gate",
     "pytest_keptn.prometheus",
@@ -20,7 +21,7 @@ STAGE_ONLY = (
     "pytest_keptn.report",
     "sqlite3",
 )
-KEPTN_PLUGINS = ("keptn-session", "keptn-ordering", "keptn-deployer-local", "keptn-load-locust",
+KEPTN_PLUGINS = ("keptn-session", "keptn-items", "keptn-ordering", "keptn-deployer-local", "keptn-load-locust",
                  "keptn-sli-prometheus", "keptn-sli-locust")
 
 

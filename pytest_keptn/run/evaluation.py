@@ -1,0 +1,167 @@
+"""The evaluation task: fetch every SLI over the load window, score the gate as Keptn's
+lighthouse did, record it in the history and as an ``evaluation.finished`` event."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_keptn.errors import HistoryError, KeptnError
+from pytest_keptn.gate.events import evaluation_finished_event, write_event
+from pytest_keptn.gate.scoring import evaluate
+from pytest_keptn.gate.timeframe import resolve_window
+from pytest_keptn.model import SLIResult, SLIStatus, Window
+from pytest_keptn.run.state import SequenceState
+from pytest_keptn.run.tasks import TaskCall, TaskResult
+
+if TYPE_CHECKING:
+    from pytest_keptn.config import Settings
+    from pytest_keptn.gate.history import History
+
+# An sli.yaml indicator with this name counts the requests the canary served during the load
+# window; when it differs from what Locust sent by more than 20 %, the evaluation fails instead
+# of scoring data that does not describe the load (e.g. a wrong job label).
+RECONCILE_INDICATOR = "keptn_request_count"
+
+
+def evaluation_window(settings: Settings, state: SequenceState) -> Window:
+    """The window the SLIs are asked for: the given timeframe, else the test task's window."""
+    s = settings
+    if s.evaluation_only:
+        return resolve_window(start=s.start, end=s.end, timeframe=s.timeframe, now=datetime.now(UTC))
+    if state.window is not None:
+        return Window(datetime.fromisoformat(state.window[0]), datetime.fromisoformat(state.window[1]))
+    end = datetime.now(UTC)
+    return Window(end - timedelta(minutes=1), end)
+
+
+def evaluation_task(call: TaskCall) -> TaskResult:
+    plan, ctx, state, settings = call.plan, call.ctx, call.state, call.ctx.settings
+    stage = ctx.stage
+    if plan.slo is None:  # refused at configure; kept as a guard
+        raise KeptnError(f"no slo.yaml for stage {stage}")
+    window = evaluation_window(settings, state)
+    indicators = list(dict.fromkeys(o.sli for o in plan.slo.objectives))
+    load = state.load
+    reconciling = load is not None and RECONCILE_INDICATOR in plan.sli_indicators
+    asked = indicators + ([RECONCILE_INDICATOR] if reconciling and
+                          RECONCILE_INDICATOR not in indicators else [])
+    deployment_name = "canary"
+    if state.deployment and state.deployment.deployment_names:
+        deployment_name = state.deployment.deployment_names[0]
+    answers = call.hook.pytest_keptn_get_sli(
+        ctx=ctx, indicators=asked, window=window, deployment=deployment_name, load=load
+    )
+    results = merge_sli_answers(asked, answers)
+    if reconciling and load is not None:
+        from pytest_keptn.load.provider import reconcile
+
+        counted = results[RECONCILE_INDICATOR]
+        if RECONCILE_INDICATOR not in indicators:
+            del results[RECONCILE_INDICATOR]
+        problem = (f"the SLIs do not see the load: {RECONCILE_INDICATOR} could not be read "
+                   f"({counted.message})" if not counted.success
+                   else reconcile(load, counted.value))
+        if problem:
+            return "fail", f"{problem} (query: {counted.query})"
+    # A locked or corrupt history must not lose the evaluation: it is scored (without a
+    # comparison basis if the history cannot be read), written as an event and kept in
+    # the state for the report; the task then fails with the history's one-line error.
+    history_error: KeptnError | None = None
+    previous: list[Any] = []
+    history: History | None = None
+    try:
+        history = call.history()
+        previous = call.pinned or history.previous(
+            plan.slo, project=ctx.project, stage=stage, service=plan.service)
+    except HistoryError as exc:
+        history_error = exc
+    for line in history.take_warnings() if history is not None else ():
+        ctx.say(line)  # a damaged stored evaluation, left out of the comparison
+    evaluation = evaluate(plan.slo, list(results.values()), previous, compat=settings.compat)
+    event_id = str(uuid.uuid4())
+    if history is not None and history_error is None:
+        try:
+            event_id = history.record(
+                evaluation, project=ctx.project, stage=stage, service=plan.service,
+                image=ctx.image, tag=ctx.tag, window=window,
+                context=state.context, triggeredid=state.triggeredid,
+            )
+        except HistoryError as exc:
+            history_error = exc
+    data = evaluation.to_keptn(project=ctx.project, stage=stage, service=plan.service, window=window)
+    event = evaluation_finished_event(
+        data, event_id=event_id, time=datetime.now(UTC), shkeptncontext=state.context or None,
+        triggeredid=state.triggeredid or None, image=ctx.image, tag=ctx.tag)
+    if settings.events:
+        write_event(Path(settings.events), event)
+    call.hook.pytest_keptn_evaluation_finished(ctx=ctx, evaluation=evaluation, event=event)
+    comparison = plan.slo.comparison
+    basis_ids = list(evaluation.compared_events)
+    state.evaluation = {
+        "id": event_id,
+        "data": data,
+        "result": evaluation.result,
+        "score": evaluation.score,
+        "pass_threshold": evaluation.pass_threshold,
+        "warning_threshold": evaluation.warning_threshold,
+        "key_sli_failed": evaluation.key_sli_failed,
+        "queries": {m: r.query for m, r in results.items() if r.query},
+        "sli_status": {m: str(r.status) for m, r in results.items()},
+        "warnings": {m: list(r.warnings) for m, r in results.items() if r.warnings},
+        "basis": {
+            "compare_with": "pinned (--keptn-baseline)" if call.pinned is not None
+            else comparison.compare_with,
+            "include_result_with_score": comparison.include_result_with_score,
+            "number_of_comparison_results": comparison.n,
+            "aggregate_function": comparison.aggregate_function,
+            "compared_events": basis_ids,
+        },
+        "compared_values": {
+            r.sli: list(r.compared_values) for r in evaluation.indicator_results
+        },
+        "window": [Window.keptn_time(window.start), Window.keptn_time(window.end)],
+    }
+    verdict = verdict_line(stage, state.evaluation)
+    if history_error is not None:
+        return "fail", f"{verdict}; not recorded in the history: {history_error}"
+    return evaluation.result, verdict
+
+
+def merge_sli_answers(
+    indicators: list[str], answers: list[Any] | None
+) -> dict[str, SLIResult]:
+    """Per indicator, the first provider's answer that knows it; the rest are missing."""
+    merged: dict[str, SLIResult] = {}
+    for answer in answers or ():
+        for result in answer or ():
+            if result.metric not in indicators:
+                continue
+            known = merged.get(result.metric)
+            if known is None or (known.status == SLIStatus.UNKNOWN and result.status != SLIStatus.UNKNOWN):
+                merged[result.metric] = result
+    out: dict[str, SLIResult] = {}
+    for name in indicators:
+        out[name] = merged.get(name) or SLIResult(
+            metric=name, value=0.0, success=False, status=SLIStatus.MISSING,
+            message="no value received from SLI provider",
+        )
+    return out
+
+
+def verdict_line(stage: str, evaluation: Mapping[str, Any]) -> str:
+    result, score = evaluation["result"], float(evaluation["score"])
+    pass_t, warn_t = evaluation["pass_threshold"], evaluation["warning_threshold"]
+    if result == "pass":
+        tail = f">= {pass_t:g}% (pass)"
+    elif result == "warning":
+        tail = f"< {pass_t:g}% (pass), >= {warn_t:g}% (warning)"
+    elif warn_t is not None:
+        tail = f"< {warn_t:g}% (warning)"
+    else:
+        tail = f"< {pass_t:g}% (pass)"
+    key = ", a key SLI failed" if evaluation.get("key_sli_failed") else ""
+    return f"{stage}: {result}, score {score:.1f}% {tail}{key}"

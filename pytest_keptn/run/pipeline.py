@@ -1,0 +1,350 @@
+"""Runs a stage's sequence of tasks in order and decides what the shipyard triggers next.
+
+A sequence advances in three steps, each idempotent, so that whichever pytest item needs it
+first (a user test, an objective, the sequence item itself, or the session's end) drives it:
+
+* ``deploy``: the tasks before the test task (the build is deployed; user tests can run);
+* ``prepare``: through the evaluation task (load driven, SLIs fetched, gate scored);
+* ``finish``: every task (release, or rollback after a failure).
+
+The state of every sequence lives in a JSON file under the run folder and each step runs
+under a file lock (:class:`StateStore`), so under pytest-xdist the work happens exactly once
+and every worker reads the same outcome.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pytest_keptn.deploy.procs import shielded
+from pytest_keptn.errors import KeptnError
+from pytest_keptn.model import StageContext, TargetRegistry
+from pytest_keptn.run import tasks
+from pytest_keptn.run.evaluation import evaluation_task
+from pytest_keptn.run.plan import RunPlan
+from pytest_keptn.run.state import SequenceState, StateStore, TaskOutcome
+from pytest_keptn.run.tasks import TaskCall, TaskResult
+
+if TYPE_CHECKING:
+    from pytest_keptn.config import Settings
+    from pytest_keptn.gate.history import History
+    from pytest_keptn.spec.shipyard import Sequence, Task
+
+TEST_TASKS = ("test",)
+EVALUATION = "evaluation"
+# Keptn task name -> its executor; any other task name is skipped with a message
+TASKS: dict[str, Callable[[TaskCall], TaskResult]] = {
+    "deployment": tasks.deploy,
+    "test": tasks.test,
+    EVALUATION: evaluation_task,
+    "release": tasks.release,
+    "rollback": tasks.rollback,
+    "approval": tasks.approval,
+}
+
+
+class Resources(Protocol):
+    """What the pipeline needs from the session that owns it."""
+
+    def history(self) -> History: ...
+    def say(self, line: str) -> None: ...
+    def targets(self) -> TargetRegistry: ...
+    def prometheus_url(self) -> str | None: ...
+    def user_test_failures(self, stage: str) -> list[str]: ...
+
+
+class Pipeline:
+    """One run down the shipyard: the stages selected for this pytest session."""
+
+    def __init__(self, plan: RunPlan, settings: Settings, hook: Any, store: StateStore,
+                 resources: Resources, pinned: Mapping[str, list[Any]] | None = None) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.hook = hook
+        self.store = store
+        self.resources = resources
+        self.pinned = dict(pinned or {})  # stage -> pinned comparison basis (--keptn-baseline)
+        self._contexts: dict[str, StageContext] = {}
+        self._continues: dict[str, str] = {}  # "stage.sequence" -> the context it continues
+        self._advancing: list[str] = []  # sequences being advanced by this process, in order
+
+    # ----------------------------------------------------------------- helpers
+
+    @property
+    def evaluation_only(self) -> bool:
+        return self.settings.evaluation_only
+
+    def say(self, stage: str, line: str) -> None:
+        self.resources.say(f"{stage} › {line}")
+
+    def context(self, stage: str) -> StageContext:
+        ctx = self._contexts.get(stage)
+        if ctx is None:
+            plan = self.plan.stages[stage]
+            props: dict[str, Mapping[str, Any]] = {}
+            for seq in plan.stage.sequences:
+                for task in seq.tasks:
+                    props.setdefault(task.name, dict(task.properties))
+            ctx = StageContext(
+                project=self.plan.project,
+                service=plan.service,
+                stage=stage,
+                image=self.settings.image,
+                tag=self.settings.tag,
+                root=self.plan.root,
+                workdir=self.settings.state_path(self.plan.root),
+                settings=self.settings,
+                sli_indicators=dict(plan.sli_indicators),
+                slo_filter=dict(plan.slo.filter) if plan.slo else {},
+                task_properties=props,
+                prometheus_url=self.resources.prometheus_url(),
+                targets=self.resources.targets(),
+                progress=lambda line, _s=stage: self.say(_s, line),
+            )
+            self._contexts[stage] = ctx
+        return ctx
+
+    def load_state(self, stage: str, sequence: str) -> SequenceState:
+        return self.store.load(stage, sequence)
+
+    def states(self) -> list[SequenceState]:
+        """Every sequence of the selected stages, as its state file says now."""
+        return [self.store.load(stage, seq.name)
+                for stage in self.plan.selected for seq in self.plan.stages[stage].stage.sequences]
+
+    # -------------------------------------------------------------- triggering
+
+    def trigger_decision(self, stage: str, sequence: Sequence) -> tuple[bool, str]:
+        """Whether the sequence runs in this session, and why (Keptn §13 rules)."""
+        if not sequence.triggered_on:
+            if self.plan.starts_run(stage, sequence.name):
+                return True, "started by this run"
+            return False, (
+                f"{stage}.{sequence.name} has no triggeredOn: it only runs when started by hand"
+            )
+        reasons: list[str] = []
+        for trigger in sequence.triggered_on:
+            src_stage, src_seq = trigger.stage, trigger.sequence
+            if (src_stage, src_seq) == (stage, sequence.name):
+                # Keptn's remediation loop (it runs again while its evaluation fails): only a
+                # run that was started otherwise can trigger it
+                reasons.append(f"{trigger.event} is its own finish")
+                continue
+            if src_stage in self.plan.selected and self.plan.sequence(src_stage, src_seq) is not None:
+                src = self.finish(src_stage, src_seq)
+                if src.status == "not-triggered":
+                    reasons.append(f"{src_stage}.{src_seq} did not run")
+                    continue
+                result, last = src.result or "fail", src.last_task
+                source = f"{src_stage}.{src_seq} finished with {result}"
+                context = src.context
+            else:
+                # Separate CI jobs per stage: the history says how the same build did there.
+                found = self.resources.history().sequence_record(
+                    project=self.plan.project, stage=src_stage, sequence=src_seq,
+                    service=self.plan.stages[stage].service,
+                    image=self.settings.image, tag=self.settings.tag,
+                )
+                build = f"{self.settings.image}:{self.settings.tag}"
+                if found is None:
+                    reasons.append(f"no record that {build} finished {src_stage}.{src_seq}")
+                    continue
+                result, last, context = found.result, found.last_task, found.context
+                source = f"{src_stage}.{src_seq} finished with {result} for {build} (history)"
+            if trigger.fires(result, last):
+                self._continues[f"{stage}.{sequence.name}"] = context
+                return True, f"triggered: {source}"
+            reasons.append(f"{source}, triggeredOn {trigger.event} needs {trigger.wanted}")
+        return False, "not triggered: " + "; ".join(reasons)
+
+    # ------------------------------------------------------------------- steps
+
+    def deploy(self, stage: str) -> SequenceState:
+        seq = self.plan.entry_of(stage)
+        return self._advance(stage, seq, stop_before=_first_index(seq, (*TEST_TASKS, EVALUATION)))
+
+    def prepare(self, stage: str) -> SequenceState:
+        seq = self.plan.entry_of(stage)
+        idx = _first_index(seq, (EVALUATION,))
+        return self._advance(stage, seq, stop_before=None if idx is None else idx + 1)
+
+    def finish(self, stage: str, sequence: str | None = None) -> SequenceState:
+        seq = self.plan.entry_of(stage) if sequence is None else self.plan.sequence(stage, sequence)
+        assert seq is not None
+        return self._advance(stage, seq, stop_before=None)
+
+    def finish_all(self) -> None:
+        """Finish what was started (e.g. when ``-k`` deselected the sequence item)."""
+        for stage in self.plan.selected:
+            for seq in self.plan.stages[stage].stage.sequences:
+                if self.store.load(stage, seq.name).status != "running":
+                    continue
+                try:
+                    self.finish(stage, seq.name)
+                except Exception as exc:
+                    self.say(stage, f"{seq.name}: {type(exc).__name__}: {exc}")
+
+    def abort_all(self, reason: str) -> None:
+        """Stop what was started without running another task (the run was interrupted):
+        the running sequences fail with ``reason`` and their canaries are removed."""
+        for stage in self.plan.selected:
+            for seq in self.plan.stages[stage].stage.sequences:
+                with self.store.locked(stage, seq.name):
+                    state = self.store.load(stage, seq.name)
+                    if state.status != "running":
+                        continue
+                    if state.next_task < len(seq.tasks) or state.result == "fail":
+                        name = seq.tasks[state.next_task].name if state.next_task < len(seq.tasks) else "sequence"
+                        state.tasks.append(TaskOutcome(name, "fail", reason))
+                        state.result = "fail"
+                    # else every task had run (the signal came after the last one): close it
+                    try:
+                        self._close(stage, seq, state)
+                    except KeptnError as exc:
+                        self.say(stage, f"{seq.name}: {exc}")
+                    finally:
+                        self.store.save(state)
+
+    def _advance(self, stage: str, seq: Sequence, stop_before: int | None) -> SequenceState:
+        key = f"{stage}.{seq.name}"
+        if key in self._advancing:
+            # a triggeredOn cycle (or a hook that drives its own sequence): the file lock is
+            # not re-entrant, so say so instead of waiting forever
+            chain = " -> ".join([*self._advancing, key])
+            raise KeptnError(f"sequence {key} waits for itself: {chain}",
+                             file=str(self.plan.root / "shipyard.yaml"), field="triggeredOn")
+        self._advancing.append(key)
+        try:
+            return self._advance_locked(stage, seq, stop_before)
+        finally:
+            self._advancing.remove(key)
+
+    def _advance_locked(self, stage: str, seq: Sequence, stop_before: int | None) -> SequenceState:
+        with self.store.locked(stage, seq.name):
+            state = self.store.load(stage, seq.name)
+            if state.status in ("finished", "not-triggered"):
+                return state
+            if state.status == "pending":
+                runs, why = self.trigger_decision(stage, seq)
+                state.triggered_by = why
+                if not runs:
+                    state.status, state.message = "not-triggered", why
+                    self.say(stage, f"{seq.name}: {why}")
+                    self.store.save(state)
+                    return state
+                state.status = "running"
+                state.context = self._continues.pop(f"{stage}.{seq.name}", "") or str(uuid.uuid4())
+                state.triggeredid = str(uuid.uuid4())
+                self.say(stage, f"sequence {seq.name} started ({why})")
+            elif (stop_before is not None and state.result != "fail"
+                  and state.next_task >= min(stop_before, len(seq.tasks))
+                  and state.next_task < len(seq.tasks)):
+                # Already advanced this far (every objective item of a stage asks): nothing to
+                # run or save. Saving re-serialized the whole evaluation once per item, O(n^2).
+                return state
+            end = len(seq.tasks) if stop_before is None else min(stop_before, len(seq.tasks))
+            try:
+                while state.next_task < end and state.result != "fail":
+                    task = seq.tasks[state.next_task]
+                    # a release that has switched must finish and be recorded before a signal
+                    # stops the run (docs/reliability.md, release against a signal)
+                    with shielded(f"the {stage} release") if task.name == "release" else nullcontext():
+                        outcome = self._run_task(stage, task, state)
+                        state.tasks.append(outcome)
+                        state.next_task += 1
+                        self.store.save(state)
+                if stop_before is None or state.result == "fail" or state.next_task >= len(seq.tasks):
+                    self._close(stage, seq, state)
+            finally:
+                self.store.save(state)
+            return state
+
+    def _close(self, stage: str, seq: Sequence, state: SequenceState) -> None:
+        if state.status == "finished":
+            return
+        failed = state.failed_task
+        if failed is not None:
+            state.result = "fail"
+            state.message = f"{failed.name} task failed: {failed.message}"
+            if state.deployment is not None and not state.rolled_back and not any(
+                t.name in ("release", "rollback") and t.result != "fail" for t in state.tasks
+            ):
+                # Keptn leaves the failed canary receiving traffic unless the shipyard has a
+                # rollback sequence; we take it out so the primary keeps serving.
+                tasks.rollback(self._call(stage, state), reason="sequence failed")
+        else:
+            state.result = state.incoming
+        state.status = "finished"
+        self.say(stage, f"sequence {seq.name} finished: {state.result}"
+                 + (f" ({state.message})" if state.message else ""))
+        if not self.evaluation_only:
+            try:
+                self.resources.history().record_sequence(
+                    project=self.plan.project, stage=stage, sequence=seq.name,
+                    service=self.plan.stages[stage].service, image=self.settings.image,
+                    tag=self.settings.tag, result=state.result, last_task=state.last_task,
+                    context=state.context,
+                )
+            except KeptnError as exc:
+                self.say(stage, f"history: {exc}")
+
+    # ------------------------------------------------------------------- tasks
+
+    def _call(self, stage: str, state: SequenceState, properties: Mapping[str, Any] | None = None
+              ) -> TaskCall:
+        return TaskCall(
+            ctx=self.context(stage), plan=self.plan.stages[stage], state=state, hook=self.hook,
+            history=self.resources.history, properties=dict(properties or {}),
+            pinned=self.pinned.get(stage),
+            user_failures=self.resources.user_test_failures(stage),
+        )
+
+    def _run_task(self, stage: str, task: Task, state: SequenceState) -> TaskOutcome:
+        started = time.monotonic()
+        name = task.name
+        if self.evaluation_only and name != EVALUATION:
+            return TaskOutcome(name, "skipped", "evaluation-only run (timeframe given)")
+        self.say(stage, f"{name} started")
+        executor = TASKS.get(name)
+        try:
+            if executor is None:
+                result, message = "skipped", f"no executor for task {name!r} in pytest-keptn"
+            else:
+                result, message = executor(self._call(stage, state, task.properties))
+        except KeptnError as exc:
+            result, message = "fail", str(exc)
+        except (Exception, SystemExit) as exc:  # a hook's bug (even sys.exit) fails the task
+            result, message = "fail", f"internal error in the {name} task: {type(exc).__name__}: {exc}"
+            _log_internal_error(self.settings.state_path(self.plan.root), stage, name)
+        seconds = time.monotonic() - started
+        if result == "fail":
+            state.result = "fail"
+        self.say(stage, f"{name} {'finished' if result != 'fail' else 'FAILED'} in {seconds:.1f}s: "
+                 f"{result}" + (f" — {message}" if message else ""))
+        return TaskOutcome(name, result, message, round(seconds, 3))
+
+
+def _first_index(seq: Sequence, names: tuple[str, ...]) -> int | None:
+    for i, task in enumerate(seq.tasks):
+        if task.name in names:
+            return i
+    return None
+
+
+def _log_internal_error(workdir: Path, stage: str, task: str) -> None:
+    """Keep the traceback of an unexpected error where a maintainer can find it."""
+    try:
+        logs = workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / "internal-errors.log", "a") as out:
+            out.write(f"--- {datetime.now(UTC).isoformat()} {stage} {task}\n")
+            out.write(traceback.format_exc())
+    except OSError:
+        pass

@@ -1,0 +1,273 @@
+"""The run's pytest items: one per objective and one per sequence, how each passes or fails,
+their order among the user's tests, and what their reports carry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_keptn.errors import KeptnError
+from pytest_keptn.report.terminal import explain_objective
+from pytest_keptn.run.state import SequenceState
+from pytest_keptn.session.outcome import explain_sequence
+
+if TYPE_CHECKING:
+    from pytest_keptn.session.session import KeptnSession
+    from pytest_keptn.spec.slo import Objective
+
+OBJECTIVE_KEY = pytest.StashKey[tuple[str, int]]()
+SEQUENCE_KEY = pytest.StashKey[tuple[str, str]]()
+STATUS_KEY = pytest.StashKey[str]()
+
+
+class GateFailure(AssertionError):
+    """An objective or sequence failed; the text is the whole explanation."""
+
+
+class PipelineFailure(GateFailure):
+    """The sequence could not be driven at all (a bad trigger chain, a history error, ...)."""
+
+
+def step(action: Callable[[str], SequenceState], stage: str) -> SequenceState:
+    """Drive the pipeline for an item; a user-caused problem fails the item in one line."""
+    try:
+        return action(stage)
+    except KeptnError as exc:
+        raise PipelineFailure(str(exc)) from None
+
+
+class StageNode(pytest.Collector):
+    """A shipyard stage in the collection tree (``shipyard.yaml::hardening``)."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:  # pragma: no cover - built by hand
+        return []
+
+
+class ShipyardFile(pytest.File):
+    def collect(self) -> list[pytest.Item | pytest.Collector]:  # pragma: no cover - built by hand
+        return []
+
+
+class _GateItem(pytest.Function):
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, GateFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class ObjectiveItem(_GateItem):
+    """One SLO objective: passes, warns or fails as the lighthouse scored it."""
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        stage, _ = self.stash[OBJECTIVE_KEY]
+        return self.path, None, f"{stage}: objective {self.name}"
+
+
+class SequenceItem(_GateItem):
+    """A shipyard sequence: its tasks in order; fails when a task or the gate failed."""
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        stage, seq = self.stash[SEQUENCE_KEY]
+        return self.path, None, f"{stage}: sequence {seq}"
+
+
+class KeptnItems:
+    """Makes the items, and marks their reports so the session can tell gates from tests."""
+
+    def __init__(self, keptn: KeptnSession) -> None:
+        self.keptn = keptn
+        # stage -> (evaluation, its rows by SLI, occurrence of each objective's SLI), rows_of
+        self._rows: dict[str, tuple[dict[str, Any], dict[str, list[dict[str, Any]]], list[int]]] = {}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        keptn = self.keptn
+        file = ShipyardFile.from_parent(session, path=keptn.root / "shipyard.yaml")
+        new: list[pytest.Item] = []
+        for stage in keptn.selected:
+            plan = keptn.plans[stage]
+            node = StageNode.from_parent(file, name=stage)
+            mark = pytest.mark.keptn_stage(stage)
+            if plan.slo is not None:
+                seen: dict[str, int] = {}
+                for index, objective in enumerate(plan.slo.objectives):
+                    name = objective.sli
+                    seen[name] = seen.get(name, 0) + 1
+                    if seen[name] > 1:
+                        name = f"{name}[{seen[name]}]"
+                    item = ObjectiveItem.from_parent(
+                        node, name=name, callobj=self._objective_check(stage, index, objective)
+                    )
+                    item.stash[OBJECTIVE_KEY] = (stage, index)
+                    item.add_marker(mark)
+                    new.append(item)
+            for seq in plan.stage.sequences:
+                seq_item = SequenceItem.from_parent(
+                    node, name=f"sequence[{seq.name}]", callobj=self._sequence_check(stage, seq.name)
+                )
+                seq_item.stash[SEQUENCE_KEY] = (stage, seq.name)
+                seq_item.add_marker(mark)
+                new.append(seq_item)
+        items.extend(new)
+        session.testscollected += len(new)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not report.failed:
+            return
+        stage = getattr(report, "keptn_user_stage", None)
+        if stage:
+            self.keptn.user_failures.setdefault(stage, []).append(report.nodeid.split("::")[-1])
+        if getattr(report, "keptn_kind", None) not in ("objective", "sequence"):
+            self.keptn.failed_other += 1
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        failure = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(failure, PipelineFailure):
+            report.keptn_kind = "pipeline-error"  # type: ignore[attr-defined]
+        elif report.failed and not isinstance(failure, GateFailure) and (
+                OBJECTIVE_KEY in item.stash or SEQUENCE_KEY in item.stash):
+            # anything but a gate's verdict (an exception out of a hook, SystemExit, ...)
+            # fails the session like any failing test, whatever the gates say
+            report.keptn_kind = "item-error"  # type: ignore[attr-defined]
+        elif OBJECTIVE_KEY in item.stash:
+            report.keptn_kind = "objective"  # type: ignore[attr-defined]
+            report.keptn_status = item.stash.get(STATUS_KEY, "")  # type: ignore[attr-defined]
+        elif SEQUENCE_KEY in item.stash:
+            report.keptn_kind = "sequence"  # type: ignore[attr-defined]
+        else:
+            marker = item.get_closest_marker("keptn_stage")
+            if marker is not None and marker.args:
+                report.keptn_user_stage = str(marker.args[0])  # type: ignore[attr-defined]
+        return report
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        if report.when == "call" and report.passed and getattr(report, "keptn_kind", "") == "objective":
+            status = getattr(report, "keptn_status", "")
+            if status == "warning":
+                return "objective warning", "W", ("WARNING", {"yellow": True})
+            if status == "info":
+                return "objective info", "i", ("INFO", {"cyan": True})
+        return None
+
+    # ---- what an item checks -------------------------------------------------
+
+    def _objective_check(self, stage: str, index: int, objective: Objective) -> Any:
+        def check(request: pytest.FixtureRequest) -> None:
+            state = step(self.keptn.pipeline.prepare, stage)
+            if state.evaluation is None:
+                why = state.message or (state.failed_task.message if state.failed_task else "")
+                if state.status == "not-triggered":
+                    pytest.skip(f"{stage}: {why}")
+                pytest.skip(f"{stage}: not evaluated: {why or 'the sequence stopped before the evaluation'}")
+            row = self._find_row(state.evaluation, objective.sli, index, stage)
+            item = request.node
+            if row is None:
+                raise GateFailure(
+                    f"{stage}: objective {objective.sli}: no result row (Keptn 0.8.7 drops objectives "
+                    "whose SLI has no value, but keeps their weight)"
+                )
+            status = str(row.get("status"))
+            item.stash[STATUS_KEY] = status
+            value = row.get("value", {})
+            props = [
+                ("keptn_stage", stage), ("keptn_sli", objective.sli),
+                ("keptn_value", value.get("value")), ("keptn_success", value.get("success")),
+                ("keptn_status", status), ("keptn_score", row.get("score")),
+                ("keptn_weight", objective.weight), ("keptn_key_sli", objective.key_sli),
+                ("keptn_pass_targets", json.dumps(row.get("passTargets"))),
+                ("keptn_warning_targets", json.dumps(row.get("warningTargets"))),
+                ("keptn_query", state.evaluation.get("queries", {}).get(objective.sli, "")),
+            ]
+            item.user_properties.extend(props)
+            if status == "fail":
+                raise GateFailure(explain_objective(stage, objective, row, state.evaluation))
+
+        return check
+
+    def _find_row(self, evaluation: dict[str, Any], sli: str, index: int,
+                  stage: str) -> dict[str, Any] | None:
+        """The result row of the stage's ``index``-th objective (an SLI may appear twice)."""
+        rows, occurrences = self._rows_of(stage, evaluation)
+        mine = rows.get(sli, [])
+        occurrence = occurrences[index]
+        return mine[occurrence] if occurrence < len(mine) else None
+
+    def _rows_of(self, stage: str, evaluation: dict[str, Any]
+                 ) -> tuple[dict[str, list[dict[str, Any]]], list[int]]:
+        """The evaluation's result rows by SLI, and for each objective of the stage how many
+        earlier objectives share its SLI; built once per evaluation, not once per item."""
+        cached = self._rows.get(stage)
+        if cached is not None and cached[0] is evaluation:
+            return cached[1], cached[2]
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for row in evaluation["data"]["evaluation"].get("indicatorResults") or []:
+            rows.setdefault(str(row.get("value", {}).get("metric")), []).append(row)
+        slo = self.keptn.plans[stage].slo
+        assert slo is not None
+        seen: dict[str, int] = {}
+        occurrences = []
+        for objective in slo.objectives:
+            occurrences.append(seen.get(objective.sli, 0))
+            seen[objective.sli] = occurrences[-1] + 1
+        self._rows[stage] = (evaluation, rows, occurrences)
+        return rows, occurrences
+
+    def _sequence_check(self, stage: str, sequence: str) -> Any:
+        def check() -> None:
+            pipeline = self.keptn.pipeline
+            state = step(lambda s: pipeline.finish(s, sequence), stage)
+            if state.status == "not-triggered":
+                if pipeline.plan.starts_run(stage, sequence):
+                    raise GateFailure(f"{stage}.{sequence} refused: {state.message}")
+                pytest.skip(f"{stage}.{sequence}: {state.message}")
+            if state.result == "fail":
+                raise GateFailure(explain_sequence(state))
+
+        return check
+
+
+class Ordering:
+    """Stages in shipyard order; in a stage: user tests, objectives, then sequences."""
+
+    def __init__(self, keptn: KeptnSession) -> None:
+        self.keptn = keptn
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        keptn = self.keptn
+        order = {s.name: i for i, s in enumerate(keptn.plan.shipyard.stages)}
+        deselected: list[pytest.Item] = []
+        kept: list[pytest.Item] = []
+        for item in items:
+            marker = item.get_closest_marker("keptn_stage")
+            if marker is not None and marker.args and str(marker.args[0]) not in keptn.selected:
+                deselected.append(item)
+            else:
+                kept.append(item)
+
+        def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int, int]:
+            index, item = pair
+            marker = item.get_closest_marker("keptn_stage")
+            if marker is None or not marker.args:
+                return (0, 0, 0, index)
+            kind = 1 if OBJECTIVE_KEY in item.stash else 2 if SEQUENCE_KEY in item.stash else 0
+            return (1, order.get(str(marker.args[0]), 0), kind, index)
+
+        kept = [item for _, item in sorted(enumerate(kept), key=key)]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        items[:] = kept

@@ -1,0 +1,189 @@
+"""The session's result: the gates and tasks decide the exit status, not single objectives;
+then the terminal's gate tables, the markdown summary and the stage reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_keptn.config import Settings
+from pytest_keptn.deploy import procs
+from pytest_keptn.report.html import HistoryEntry, StageReport
+from pytest_keptn.report.markdown import write_markdown_summary
+from pytest_keptn.report.terminal import basis_selection, format_value, targets_text
+from pytest_keptn.run.evaluation import verdict_line
+from pytest_keptn.run.plan import RunPlan
+from pytest_keptn.run.state import SequenceState
+
+if TYPE_CHECKING:
+    from pytest_keptn.session.session import KeptnSession
+
+
+@dataclass
+class Outcome:
+    failed: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)
+
+
+def decide(states: list[SequenceState], settings: Settings, plan: RunPlan) -> Outcome:
+    """The gates and tasks decide the session, not single objectives."""
+    outcome = Outcome()
+    for state in states:
+        label = f"{state.stage}.{state.sequence}"
+        if state.status == "not-triggered":
+            if plan.starts_run(state.stage, state.sequence):
+                outcome.failed.append(f"{label} refused: {state.message}")
+            continue
+        if state.status != "finished":
+            continue
+        if state.result == "fail":
+            outcome.failed.append(f"{label}: {state.message or 'failed'}")
+        elif state.result == "warning" or (state.evaluation or {}).get("result") == "warning":
+            outcome.warned.append(label)
+            if settings.fail_on_warning:
+                outcome.failed.append(f"{label}: warning (--keptn-fail-on-warning)")
+    return outcome
+
+
+def finish_session(keptn: KeptnSession, session: pytest.Session, exitstatus: int) -> None:
+    """Finish or abort what runs, decide the outcome once, and set the exit status."""
+    if keptn.is_xdist_controller:
+        pass
+    elif exitstatus == pytest.ExitCode.INTERRUPTED:
+        # Ctrl-C: no further task runs (no load, no release); the canary is removed.
+        keptn.pipeline.abort_all("terminated (SIGTERM)" if procs.TERMINATED
+                                 else "interrupted (KeyboardInterrupt)")
+    else:
+        keptn.pipeline.finish_all()
+    if keptn.is_worker:
+        return
+    # read once here; the terminal summary and pytest-html's report come after this hook
+    keptn.final_states = states = keptn.pipeline.states()
+    outcome = keptn.outcome = decide(states, keptn.settings, keptn.plan)
+    keptn.reports = stage_reports(keptn, states)
+    if keptn.reports:
+        fallback = keptn.settings.state_path(keptn.root) / "summary.md"
+        fallback.parent.mkdir(parents=True, exist_ok=True)
+        write_markdown_summary(keptn.reports, fallback)
+    if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR,
+                      pytest.ExitCode.USAGE_ERROR):
+        return
+    if outcome.failed or keptn.failed_other:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif exitstatus == pytest.ExitCode.TESTS_FAILED:
+        session.exitstatus = pytest.ExitCode.OK
+
+
+def terminal_summary(keptn: KeptnSession, terminalreporter: Any) -> None:
+    if keptn.is_worker:
+        return
+    outcome, states = keptn.outcome, keptn.final_states
+    if outcome is None or states is None or all(s.status == "pending" for s in states):
+        return
+    terminalreporter.write_sep("=", "Keptn quality gates")
+    for line in render_gate_tables(states, keptn, outcome):
+        terminalreporter.write_line(line)
+
+
+def stage_reports(keptn: KeptnSession, states: list[SequenceState]) -> list[StageReport]:
+    reports = []
+    for state in states:
+        if state.evaluation is None:
+            continue
+        ev = state.evaluation
+        plan = keptn.plans[state.stage]
+        try:
+            rows = keptn.history().evaluations(
+                project=keptn.project, stage=state.stage, service=plan.service, limit=30
+            )
+        except Exception:
+            rows = []
+        history = [
+            HistoryEntry(id=r.id, time=str(r.time), image=r.image, tag=r.tag,
+                         result=r.result, score=r.score, data=r.data)
+            for r in rows if not r.unreadable  # a damaged row has nothing to draw
+        ]
+        reports.append(StageReport(
+            project=keptn.project, stage=state.stage, service=plan.service,
+            image=keptn.settings.image, tag=keptn.settings.tag,
+            result=ev["result"], score=float(ev["score"]),
+            pass_threshold=float(ev["pass_threshold"]),
+            warning_threshold=ev["warning_threshold"], data=ev["data"], history=history,
+            queries=ev.get("queries", {}),
+            basis={m: basis_text(ev, m) for m in ev.get("compared_values", {})},
+            sequence_result=state.result or "", note=state.message,
+        ))
+    return reports
+
+
+def basis_text(evaluation: dict[str, Any], metric: str) -> str:
+    basis = evaluation.get("basis", {})
+    values = evaluation.get("compared_values", {}).get(metric, [])
+    ids = basis.get("compared_events", [])
+    if not ids:
+        return "no earlier evaluation to compare with"
+    shown = ", ".join(f"{v:g}" for v in values) or "none"
+    return (f"{basis.get('aggregate_function')} of {len(values)} value(s) [{shown}] from "
+            f"{len(ids)} earlier evaluation(s) ({basis_selection(basis)})")
+
+
+def explain_sequence(state: SequenceState) -> str:
+    lines = [f"{state.stage}.{state.sequence}: {state.result} — {state.message}"]
+    for task in state.tasks:
+        lines.append(f"  {task.name:<11} {task.result:<8} {task.seconds:6.1f}s  {task.message}")
+    if state.rollback_note:
+        lines.append(f"  rollback: {state.rollback_note}")
+    return "\n".join(lines)
+
+
+def render_gate_tables(states: list[SequenceState], keptn: KeptnSession, outcome: Outcome
+                       ) -> list[str]:
+    """One table per evaluated stage, the task list per sequence, and a verdict line each."""
+    out: list[str] = []
+    for state in states:
+        label = f"{state.stage}.{state.sequence}"
+        if state.status == "pending":
+            continue
+        if state.status == "not-triggered":
+            out.append(f"{label}: not run — {state.message}")
+            continue
+        ev = state.evaluation
+        if ev is not None:
+            rows = ev["data"]["evaluation"].get("indicatorResults") or []
+            table = [("objective", "value", "pass targets", "warning targets", "status", "score")]
+            failed_inside_pass = False
+            for row in rows:
+                value = row.get("value", {})
+                shown = format_value(value.get("value")) if value.get("success", True) else "no value"
+                compared = bool(ev.get("compared_values", {}).get(value.get("metric")))
+                table.append((
+                    str(value.get("metric")), shown,
+                    targets_text(row.get("passTargets"), compared),
+                    targets_text(row.get("warningTargets"), compared), str(row.get("status")),
+                    format_value(row.get("score")),
+                ))
+                if row.get("status") == "fail" and ev["result"] in ("pass", "warning"):
+                    failed_inside_pass = True
+            widths = [min(max(len(r[i]) for r in table), 60) for i in range(6)]
+            build = f"{keptn.settings.image}:{keptn.settings.tag}".strip(":")
+            out.append(f"{state.stage} ({keptn.plans[state.stage].service}"
+                       + (f", {build})" if build else ")"))
+            for i, r in enumerate(table):
+                out.append("  " + "  ".join(c[:60].ljust(w) for c, w in zip(r, widths, strict=True)))
+                if i == 0:
+                    out.append("  " + "  ".join("-" * w for w in widths))
+            out.append(verdict_line(state.stage, ev))
+            if failed_inside_pass:
+                out.append(f"  note: an objective failed inside a passing gate ({state.stage}: "
+                           f"{ev['result']})")
+        tasks = ", ".join(f"{t.name} {t.result}" for t in state.tasks)
+        out.append(f"{label}: {state.result} [{tasks}]" + (" (rolled back)" if state.rolled_back else ""))
+    if outcome.failed:
+        out.append("RESULT: fail — " + "; ".join(outcome.failed))
+    elif outcome.warned:
+        out.append("RESULT: warning — " + ", ".join(outcome.warned))
+    else:
+        out.append("RESULT: pass")
+    return out
