@@ -40,19 +40,40 @@ def step(action: Callable[[str], SequenceState], stage: str) -> SequenceState:
         raise PipelineFailure(str(exc)) from None
 
 
-class StageNode(pytest.Collector):
-    """A shipyard stage in the collection tree (``shipyard.yaml::hardening``)."""
-
-    def collect(self) -> list[pytest.Item | pytest.Collector]:  # pragma: no cover - built by hand
-        return []
-
-
 class ShipyardFile(pytest.File):
-    def collect(self) -> list[pytest.Item | pytest.Collector]:  # pragma: no cover - built by hand
-        return []
+    """``shipyard.yaml``, collected as pytest collects any file: one node per selected stage."""
+
+    def __init__(self, *, keptn: KeptnItems, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.keptn = keptn
+
+    def collect(self) -> list[StageNode]:
+        return [StageNode.from_parent(self, name=stage, keptn=self.keptn)
+                for stage in self.keptn.keptn.selected]
+
+
+class StageNode(pytest.Collector):
+    """A shipyard stage in the collection tree (``shipyard.yaml::hardening``): an item per
+    objective of its slo.yaml, then one per sequence."""
+
+    def __init__(self, *, keptn: KeptnItems, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.keptn = keptn
+
+    def collect(self) -> list[pytest.Item]:
+        return self.keptn.items_of(self)
 
 
 class _GateItem(pytest.Function):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        node_id = getattr(self, "_id", None)
+        if node_id is not None and "[" in self.name and hasattr(node_id, "parse"):
+            # pytest >= 9.2 keeps node ids structured and reads ``sequence[delivery]`` back
+            # (from the --lf cache, the command line) as name ``sequence`` with params
+            # ``delivery``: store it that way, or --lf would never find the item again.
+            self._id = type(node_id).parse(str(node_id))
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GateFailure):
             return str(excinfo.value)
@@ -80,42 +101,56 @@ class KeptnItems:
 
     def __init__(self, keptn: KeptnSession) -> None:
         self.keptn = keptn
+        self.shipyard_path = keptn.root / "shipyard.yaml"
+        self.walked = False  # pytest's walk reached shipyard.yaml (see pytest_collect_file)
         # stage -> (evaluation, its rows by SLI, occurrence of each objective's SLI), rows_of
         self._rows: dict[str, tuple[dict[str, Any], dict[str, list[dict[str, Any]]], list[int]]] = {}
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> ShipyardFile | None:
+        if file_path != self.shipyard_path:
+            return None
+        self.walked = True
+        return ShipyardFile.from_parent(parent, path=file_path, keptn=self)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        keptn = self.keptn
-        file = ShipyardFile.from_parent(session, path=keptn.root / "shipyard.yaml")
-        new: list[pytest.Item] = []
-        for stage in keptn.selected:
-            plan = keptn.plans[stage]
-            node = StageNode.from_parent(file, name=stage)
-            mark = pytest.mark.keptn_stage(stage)
-            if plan.slo is not None:
-                seen: dict[str, int] = {}
-                for index, objective in enumerate(plan.slo.objectives):
-                    name = objective.sli
-                    seen[name] = seen.get(name, 0) + 1
-                    if seen[name] > 1:
-                        name = f"{name}[{seen[name]}]"
-                    item = ObjectiveItem.from_parent(
-                        node, name=name, callobj=self._objective_check(stage, index, objective)
-                    )
-                    item.stash[OBJECTIVE_KEY] = (stage, index)
-                    item.add_marker(mark)
-                    new.append(item)
-            for seq in plan.stage.sequences:
-                seq_item = SequenceItem.from_parent(
-                    node, name=f"sequence[{seq.name}]", callobj=self._sequence_check(stage, seq.name)
-                )
-                seq_item.stash[SEQUENCE_KEY] = (stage, seq.name)
-                seq_item.add_marker(mark)
-                new.append(seq_item)
+        if self.walked:
+            return
+        # The keptn root lies outside the paths pytest was given (``pytest tests/``, a root
+        # elsewhere): the gate still runs, so its items join the collected ones.
+        file = ShipyardFile.from_parent(session, path=self.shipyard_path, keptn=self)
+        new = list(session.genitems(file))  # reported as collected, like any collector's
         items.extend(new)
         session.testscollected += len(new)
+
+    def items_of(self, node: StageNode) -> list[pytest.Item]:
+        stage = node.name
+        plan = self.keptn.plans[stage]
+        mark = pytest.mark.keptn_stage(stage)
+        new: list[pytest.Item] = []
+        if plan.slo is not None:
+            seen: dict[str, int] = {}
+            for index, objective in enumerate(plan.slo.objectives):
+                name = objective.sli
+                seen[name] = seen.get(name, 0) + 1
+                if seen[name] > 1:
+                    name = f"{name}[{seen[name]}]"
+                item = ObjectiveItem.from_parent(
+                    node, name=name, callobj=self._objective_check(stage, index, objective)
+                )
+                item.stash[OBJECTIVE_KEY] = (stage, index)
+                item.add_marker(mark)
+                new.append(item)
+        for seq in plan.stage.sequences:
+            seq_item = SequenceItem.from_parent(
+                node, name=f"sequence[{seq.name}]", callobj=self._sequence_check(stage, seq.name)
+            )
+            seq_item.stash[SEQUENCE_KEY] = (stage, seq.name)
+            seq_item.add_marker(mark)
+            new.append(seq_item)
+        return new
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not report.failed:
