@@ -18,11 +18,11 @@ ITEMS = [
 
 def test_collected_count_and_node_ids(project: Project) -> None:
     project.write("test_user.py", "def test_plain():\n    pass\n")
-    result = project.run("--keptn-stage=hardening", "--collect-only", "-q")
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1", "--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()
     ids = [line for line in result.stdout.lines if "::" in line]
     assert sorted(ids) == sorted([*ITEMS, "test_user.py::test_plain"])
-    verbose = project.run("--keptn-stage=hardening", "--collect-only")
+    verbose = project.run("--keptn-stage=hardening", "--keptn-tag=v1", "--collect-only")
     verbose.stdout.fnmatch_lines(["collected 5 items"])
     assert project.calls() == []  # collecting runs nothing
 
