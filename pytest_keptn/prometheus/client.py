@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import html
-import json
 import math
-import os
 import re
 import ssl
 import threading
@@ -24,12 +21,28 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote
 
 import httpx
 
-from pytest_keptn.errors import ConfigError, ProviderError
+from pytest_keptn.errors import ProviderError
 from pytest_keptn.model import SLIResult, SLIStatus
+from pytest_keptn.prometheus.answers import (
+    PrometheusOutage,
+    compat_087,
+    freshness_query,
+    is_prom_timeout,
+    sample,
+    series_labels,
+)
+from pytest_keptn.prometheus.auth import (
+    credential,
+    normalize_url,
+    parse_headers,
+    secret_forms,
+    sensitive,
+    split_userinfo,
+    tls_verify,
+)
 
 _BACKOFF = 0.2  # seconds before the first retry; doubles per retry
 _MAX_BODY = 300  # characters of a non-JSON error body kept in a message
@@ -69,10 +82,6 @@ def _unix(moment: datetime) -> str:
     return f"{moment.timestamp():.3f}"
 
 
-def _promql_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a valid double-quoted PromQL literal
-
-
 class PrometheusClient:
     """Query a Prometheus-compatible API at ``base_url``; results are typed ``SLIResult`` values.
 
@@ -102,7 +111,7 @@ class PrometheusClient:
         self.max_workers = max(1, int(max_workers))
         self.batch_size = max(1, int(batch_size))
         all_headers = {str(k): str(v) for k, v in headers.items()}
-        secrets = [v for k, v in all_headers.items() if _sensitive(k) and v]
+        secrets = [v for k, v in all_headers.items() if sensitive(k) and v]
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
             secrets.append(token)
@@ -184,7 +193,7 @@ class PrometheusClient:
                 if attempt >= self.retries:
                     raise
             else:
-                retryable = response.status_code >= 500 and not _is_prom_timeout(response)
+                retryable = response.status_code >= 500 and not is_prom_timeout(response)
                 if not retryable or attempt >= self.retries:
                     return response
             pause = min(_BACKOFF * (2**attempt), max(0.0, deadline - time.monotonic()))
@@ -205,7 +214,7 @@ class PrometheusClient:
         first = compat == "0.8.7"  # Keptn 0.8.7 silently takes the first of several series
         result = self._query(promql, at, metric=metric, aggregate=aggregate, first=first)
         if compat == "0.8.7":
-            result = _compat_087(result)
+            result = compat_087(result)
         return self._scrubbed(result)
 
     def _scrubbed(self, result: SLIResult) -> SLIResult:
@@ -314,7 +323,7 @@ class PrometheusClient:
         kind = data.get("resultType")
         result = data.get("result")
         if kind == "scalar" and isinstance(result, list) and len(result) == 2:
-            return _sample(base, result[1])
+            return sample(base, result[1])
         if kind == "vector" and isinstance(result, list):
             return self._vector(base, result, aggregate, first)
         return replace(
@@ -333,7 +342,7 @@ class PrometheusClient:
                 base, status=SLIStatus.NO_DATA, message=f"query returned no data: {promql}"
             )
         if len(result) > 1 and not aggregate and not first:
-            series = ", ".join(_labels(r.get("metric", {})) for r in result[:3])
+            series = ", ".join(series_labels(r.get("metric", {})) for r in result[:3])
             more = f" and {len(result) - 3} more" if len(result) > 3 else ""
             return replace(
                 base,
@@ -342,14 +351,14 @@ class PrometheusClient:
                 f"aggregate them (e.g. sum(...)): {promql}",
             )
         if len(result) > 1 and aggregate:
-            samples = [_sample(base, r.get("value", [None, None])[1]) for r in result]
+            samples = [sample(base, r.get("value", [None, None])[1]) for r in result]
             bad = [s for s in samples if s.status != SLIStatus.VALUE]
             if bad:
                 return bad[0]
             return replace(base, value=sum(s.value for s in samples), success=True,
                            status=SLIStatus.VALUE)
         value = result[0].get("value") or [None, None]
-        return _sample(base, value[1] if len(value) == 2 else None)
+        return sample(base, value[1] if len(value) == 2 else None)
 
     def query_many(
         self,
@@ -612,217 +621,6 @@ class PrometheusClient:
             status=SLIStatus.UNREACHABLE)
 
 
-def freshness_query(jobs: Sequence[str]) -> str:
-    """One series per job with the time of its newest ``up`` sample."""
-    pattern = "|".join(_regex_literal(j) for j in sorted(set(jobs)))
-    return f"max by (job) (timestamp(up{{job=~{_promql_string(pattern)}}}))"
-
-
-def _regex_literal(text: str) -> str:
-    """``text`` as an RE2 pattern matching exactly it (RE2 refuses escapes such as ``\\ ``)."""
-    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
-
-
-class PrometheusOutage(ProviderError):
-    """Prometheus could not be asked at all (unreachable, or the credentials were refused):
-    ``status`` says which, as the typed outcome every query would have had."""
-
-    def __init__(self, message: str, *, status: SLIStatus) -> None:
-        super().__init__(message, field="prometheus")
-        self.status = status
-
-    def result(self, metric: str, query: str, compat: str | None = None) -> SLIResult:
-        """What an indicator whose query could not be asked gets."""
-        result = SLIResult(metric=metric, value=0.0, success=False, status=self.status,
-                           message=f"{self.message}: {query}", query=query)
-        return _compat_087(result) if compat == "0.8.7" else result
-
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-# what may follow the userinfo's "@": a host (or [IPv6]) and an optional port, then the path
-_HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^/?#@:\[\]]+)(:\d*)?(?=[/?#]|$)")
-
-
-def normalize_url(url: str) -> str:
-    """The base URL as Keptn's Prometheus provider reads it: spaces removed, ``https://`` when
-    there is no scheme. Any other scheme than http(s) is a :class:`ConfigError` (which never
-    shows the URL: it may hold a password)."""
-    url = url.strip().replace(" ", "")
-    match = _SCHEME.match(url)
-    if match is None:
-        return "https://" + url
-    if match.group(1).lower() not in ("http", "https"):
-        raise ConfigError(f"the URL's scheme must be http:// or https://, not "
-                          f"{match.group(1)[:10]!r}://", field="--keptn-prometheus-url")
-    return url
-
-
-def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
-    """``url`` without userinfo, and the (user, password) it held.
-
-    A password may hold an unencoded ``#``, ``/``, ``?`` or ``@``: the userinfo then ends at the
-    last ``@`` that a host (and port) follows, instead of where a URL parser would end the host.
-    """
-    match = _SCHEME.match(url)
-    if match is None or "@" not in url:
-        return url, None
-    rest = url[match.end():]
-    cut = -1
-    for i in range(len(rest) - 1, -1, -1):
-        if rest[i] == "@" and _HOSTPORT.match(rest[i + 1:]):
-            cut = i
-            break
-    if cut < 0:
-        raise ConfigError("the URL has an '@' but no host after it; percent-encode the "
-                          "password, or give it through --keptn-prometheus-password-env",
-                          field="--keptn-prometheus-url")
-    userinfo, hostpart = rest[:cut], rest[cut + 1:]
-    raw_user, _, raw_password = userinfo.partition(":")
-    return url[:match.end()] + hostpart, (unquote(raw_user), unquote(raw_password))
-
-
-def secret_forms(secret: str) -> set[str]:
-    """Every way ``secret`` can appear in text this package writes or a library prints: raw,
-    inside ``repr``, JSON (both escapings), HTML, URL-encoded, base64."""
-    if not secret:
-        return set()
-    forms = {
-        secret,
-        repr(secret)[1:-1],
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        html.escape(secret),
-        html.escape(secret, quote=False),
-        quote(secret, safe=""),
-        quote(secret),
-        quote_plus(secret),
-        base64.b64encode(secret.encode()).decode(),
-    }
-    return {f for f in forms if f}
-
-
-def _sensitive(header: str) -> bool:
-    h = header.lower()
-    return h in ("authorization", "proxy-authorization", "cookie") or any(
-        w in h for w in ("token", "key", "secret", "auth", "password")
-    )
-
-
-def _is_prom_timeout(response: httpx.Response) -> bool:
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("errorType") == "timeout"
-
-
-def _labels(metric: Mapping[str, str]) -> str:
-    return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(metric.items())) + "}"
-
-
-def _sample(base: SLIResult, raw: object) -> SLIResult:
-    try:
-        value = float(str(raw))
-    except ValueError:
-        return replace(
-            base,
-            status=SLIStatus.INVALID,
-            message=f"query returned an unparsable value {raw!r}: {base.query}",
-        )
-    if math.isnan(value) or math.isinf(value):
-        return replace(
-            base,
-            status=SLIStatus.INVALID,
-            message=f"query returned {raw} (no valid value): {base.query}",
-        )
-    return SLIResult(metric=base.metric, value=value, success=True, status=SLIStatus.VALUE,
-                     query=base.query, warnings=base.warnings)
-
-
-def _compat_087(result: SLIResult) -> SLIResult:
-    """Keptn 0.8.7's reading of a query result (semantics §10.4)."""
-    status = result.status
-    if status in (SLIStatus.NO_DATA,) or (
-        status is SLIStatus.INVALID and "unparsable" in result.message
-    ):
-        note = f"compat 0.8.7: {result.message} -> counted as 0"
-        return replace(result, value=0.0, success=True, status=SLIStatus.VALUE, message="",
-                       warnings=(*result.warnings, note))
-    if status is SLIStatus.INVALID:
-        return replace(result, value=0.0, success=False, message="SLI value is NaN")
-    if status is SLIStatus.QUERY_ERROR or status.outage:
-        return replace(result, value=0.0, success=False, message="metric could not be received",
-                       warnings=(*result.warnings, result.message))
-    return result
-
-
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def _headers(raw: str) -> dict[str, str]:
-    """``Name: value; Name2: value2`` as a mapping; a malformed one is named by its place and
-    name, never shown with its value (it may be a credential)."""
-    headers: dict[str, str] = {}
-    parts = [p for p in raw.split(";") if p.strip()]
-    for number, part in enumerate(parts, 1):
-        name, sep, value = part.partition(":")
-        name, value = name.strip(), value.strip()
-        where = f"header {number} of {len(parts)}"
-        if not sep or not _HEADER_NAME.match(name):
-            raise ConfigError(f"{where} is not 'Name: value' (a header name is letters, digits "
-                              "and -; a value cannot hold ';')", field="--keptn-prometheus-headers")
-        if _CONTROL.search(value):
-            raise ConfigError(f"{where} ({name}) has a control character in its value",
-                              field="--keptn-prometheus-headers")
-        headers[name] = value
-    return headers
-
-
-def _credential(settings: Any, field: str) -> str | None:
-    """The credential in the environment variable the setting ``field`` names, stripped of
-    surrounding whitespace (secrets read from files end with a newline); None when not set
-    or empty. Never says the option's value: a user may have given the secret itself."""
-    var = getattr(settings, field, None)
-    if not var:
-        return None
-    option = "--keptn-" + field.replace("_", "-")
-    if not _ENV_NAME.match(var):
-        raise ConfigError("names an environment variable, and what it was given is not a valid "
-                          "variable name (give the variable's name, not the credential itself)",
-                          field=option)
-    value = os.environ.get(var)
-    if value is None:
-        raise ConfigError("names an environment variable that is not set (give the variable's "
-                          "name, not the credential itself)", field=option)
-    value = value.strip()
-    if _CONTROL.search(value):
-        raise ConfigError("names an environment variable whose value has a control character "
-                          "inside it", field=option)
-    return value or None
-
-
-def _verify(settings: Any) -> ssl.SSLContext | bool:
-    """TLS certificates are verified (Keptn 0.8.7's provider did not); a private CA can be
-    trusted, or verification skipped, by options named for what they do."""
-    bundle = getattr(settings, "prometheus_ca_bundle", None)
-    skip = bool(getattr(settings, "prometheus_insecure_skip_verify", False))
-    if bundle and skip:
-        raise ConfigError("give either --keptn-prometheus-ca-bundle or this, not both",
-                          field="--keptn-prometheus-insecure-skip-verify")
-    if skip:
-        return False
-    if not bundle:
-        return True
-    try:
-        return ssl.create_default_context(cafile=str(bundle))
-    except (OSError, ssl.SSLError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ConfigError(f"cannot read {bundle} as PEM certificates ({reason})",
-                          field="--keptn-prometheus-ca-bundle") from None
-
-
 def client_from_settings(settings: Any, url: str) -> PrometheusClient:
     """A client for ``url`` with the headers, credentials and TLS settings ``settings`` name.
 
@@ -830,15 +628,15 @@ def client_from_settings(settings: Any, url: str) -> PrometheusClient:
     settings hold; basic auth is sent only when both user and password are non-empty, as
     Keptn's provider did. A bad setting is a :class:`ConfigError` that never shows a secret.
     """
-    headers = _headers(getattr(settings, "prometheus_headers", None) or "")
-    token = _credential(settings, "prometheus_token_env")
-    user = _credential(settings, "prometheus_user_env")
-    password = _credential(settings, "prometheus_password_env")
+    headers = parse_headers(getattr(settings, "prometheus_headers", None) or "")
+    token = credential(settings, "prometheus_token_env")
+    user = credential(settings, "prometheus_user_env")
+    password = credential(settings, "prometheus_password_env")
     return PrometheusClient(
         url,
         headers=headers,
         token=token,
         basic_auth=(user, password) if user and password else None,
         timeout=float(getattr(settings, "query_timeout", 10.0)),
-        verify=_verify(settings),
+        verify=tls_verify(settings),
     )

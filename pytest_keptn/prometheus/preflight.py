@@ -12,7 +12,8 @@ import shutil
 from typing import Any
 
 from pytest_keptn.errors import ConfigError
-from pytest_keptn.prometheus.client import PrometheusOutage, client_from_settings
+from pytest_keptn.prometheus.answers import PrometheusOutage
+from pytest_keptn.prometheus.client import client_from_settings
 
 PROBE_TIMEOUT = 10.0  # seconds for the one probe; longer than any healthy answer to vector(1)
 

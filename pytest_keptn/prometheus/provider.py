@@ -12,7 +12,8 @@ import pytest
 from pytest_keptn.errors import KeptnError, ProviderError
 from pytest_keptn.gate.live import LiveBaseline
 from pytest_keptn.model import LoadResult, SLIResult, SLIStatus, StageContext, Window
-from pytest_keptn.prometheus.client import PrometheusClient, PrometheusOutage, client_from_settings
+from pytest_keptn.prometheus.answers import PrometheusOutage
+from pytest_keptn.prometheus.client import PrometheusClient, client_from_settings
 from pytest_keptn.prometheus.render import builtin_query, ratio_numerator, render_query
 
 # job="x", job='x' (also inside =~ is not matched: only exact job matchers name a target)
