@@ -52,6 +52,16 @@ def test_external_prometheus_that_refuses_connections(pytester: pytest.Pytester)
     _nothing_started(pytester, out)
 
 
+def test_external_prometheus_whose_name_does_not_resolve(pytester: pytest.Pytester) -> None:
+    # .invalid never resolves (RFC 6761)
+    ret, out, errors = _run(pytester, "--keptn-prometheus-url=http://prometheus.invalid:9090")
+    assert ret == 4, out
+    assert len(errors) == 1 and errors[0].startswith(
+        "ERROR: pytest-keptn: --keptn-prometheus-url: Prometheus at http://prometheus.invalid:9090 "
+        "unreachable ("), errors
+    _nothing_started(pytester, out)
+
+
 def test_no_prometheus_binary_for_the_embedded_one(pytester: pytest.Pytester,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # python, but no prometheus

@@ -323,6 +323,20 @@ def test_echoed_credentials_reach_no_artifact(scenario: str, stubs: Any, tmp_pat
     run.check_no_leak(*secrets)
 
 
+def test_basic_auth_only_with_both_user_and_password(stubs: Any, tmp_path: Path) -> None:
+    """As Keptn's provider: basic auth needs a non-empty user and password (a password
+    variable holding only whitespace sends none); spaces in the URL are removed."""
+    stub = stubs("")
+    url = stub.url.replace("127.0.0.1:", " 127.0.0.1: ")
+    run = run_stage(tmp_path, f"--keptn-prometheus-url={url}",
+                    "--keptn-prometheus-user-env=KEPTN_TEST_USER",
+                    "--keptn-prometheus-password-env=KEPTN_TEST_PASSWORD",
+                    env={"KEPTN_TEST_USER": USER, "KEPTN_TEST_PASSWORD": " \n"})
+    assert run.result.returncode == 1, run.output[-3000:]  # the stub's values are not numbers
+    assert set(stub.seen) == {""}, "basic auth was sent without a password"
+    run.check_no_leak(USER)
+
+
 def test_credentials_revoked_mid_run(stubs: Any, tmp_path: Path) -> None:
     """Accepted by the configure-time probe, refused afterwards: the freshness wait ends at
     once (not after --keptn-freshness-timeout), every objective says so."""
