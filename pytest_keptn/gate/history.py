@@ -175,10 +175,6 @@ class History:
         self.location = self._store.location
         self.warnings: list[str] = []  # rows skipped as unreadable, oldest warning first
 
-    @property
-    def path(self) -> Path:
-        return Path(self.location)
-
     def take_warnings(self) -> list[str]:
         """The warnings since the last call (and forget them)."""
         out, self.warnings = self.warnings, []
