@@ -18,7 +18,7 @@ from pytest_keptn.report.html import (
     without_basis,
 )
 
-__all__ = ["render_markdown", "write_markdown_summary"]
+__all__ = ["render_markdown", "summary_path", "write_markdown_summary"]
 
 _ENTITY = re.compile(r"&(?=#?\w+;)")
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
@@ -92,13 +92,18 @@ def render_markdown(stages: Sequence[StageReport]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary_path(fallback: Path) -> Path:
+    """Where the summary goes: ``$GITHUB_STEP_SUMMARY`` when set, else ``fallback``."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY", "").strip()
+    return Path(target) if target else fallback
+
+
 def write_markdown_summary(stages: Sequence[StageReport], fallback: Path) -> Path:
     """Append the summary to ``$GITHUB_STEP_SUMMARY`` when set, else write ``fallback``; return
-    the path written."""
+    the path written. OSError when it cannot be written."""
     text = render_markdown(stages)
-    target = os.environ.get("GITHUB_STEP_SUMMARY", "").strip()
-    if target:
-        path = Path(target)
+    path = summary_path(fallback)
+    if path != fallback:
         with path.open("a", encoding="utf-8") as f:
             f.write(text)
         return path

@@ -11,7 +11,7 @@ import pytest
 from pytest_keptn.config import Settings
 from pytest_keptn.deploy import procs
 from pytest_keptn.report.html import HistoryEntry, StageReport
-from pytest_keptn.report.markdown import write_markdown_summary
+from pytest_keptn.report.markdown import summary_path, write_markdown_summary
 from pytest_keptn.report.terminal import basis_selection, format_value, targets_text
 from pytest_keptn.run.evaluation import verdict_line
 from pytest_keptn.run.plan import RunPlan
@@ -65,8 +65,11 @@ def finish_session(keptn: KeptnSession, session: pytest.Session, exitstatus: int
     keptn.reports = stage_reports(keptn, states)
     if keptn.reports:
         fallback = keptn.settings.state_path(keptn.root) / "summary.md"
-        fallback.parent.mkdir(parents=True, exist_ok=True)
-        write_markdown_summary(keptn.reports, fallback)
+        try:
+            write_markdown_summary(keptn.reports, fallback)
+        except OSError as exc:  # a report that cannot be written does not change the verdict
+            keptn.say(f"warning: cannot write the markdown summary to {summary_path(fallback)}: "
+                      f"{exc.strerror or exc}")
     if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR,
                       pytest.ExitCode.USAGE_ERROR):
         return

@@ -117,14 +117,16 @@ def make_project(path: Path, *, strategy: str = "blue_green_service",
 class Run:
     """One ``pytest --keptn-stage=hardening`` child process, its output collected as it comes."""
 
-    def __init__(self, project: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, project: Path, *args: str, env: dict[str, str] | None = None,
+                 prefix: tuple[str, ...] = (), xdist: bool = False) -> None:
         self.env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [str(EXAMPLE), os.environ.get("PYTHONPATH", "")]), PYTHONUNBUFFERED="1",
-            COLUMNS="200", **(env or {}))
+            COLUMNS="200")
         self.env.pop("PYTEST_ADDOPTS", None)
         self.env.pop("GITHUB_STEP_SUMMARY", None)
-        argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
-                "-s", f"--keptn-stage={STAGE}", *args]
+        self.env.update(env or {})
+        argv = [*prefix, sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                *(() if xdist else ("-p", "no:xdist")), "-s", f"--keptn-stage={STAGE}", *args]
         self.proc = subprocess.Popen(argv, cwd=project, env=self.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1)
         self.lines: list[str] = []
