@@ -51,7 +51,15 @@ heavy = ["locust", "flask", "gevent", "zmq", "pytest_html", "psycopg", "promethe
 present = [m for m in heavy if importlib.util.find_spec(m) is not None]
 assert not present, f"a core install has {present}"
 EOF
-  echo "packaging: a core install ($("$venv/bin/python" -m pip list 2>/dev/null | tail -n +3 | wc -l) packages) has no Locust, Flask, gevent, ZeroMQ, pytest-html, psycopg"
+  # nor Locust's pytest plugin: no fixtures session/fastsession, no --host option
+  empty=$(mktemp -d)
+  help=$(cd "$empty" && "$repo/$venv/bin/python" -m pytest --help -p no:cacheprovider)
+  fixtures=$(cd "$empty" && "$repo/$venv/bin/python" -m pytest --fixtures -p no:cacheprovider)
+  rmdir "$empty"
+  [[ "$help" != *"--host"* && "$help" == *"--keptn-stage"* ]] || fail "a core install's pytest --help"
+  [[ "$fixtures" != *"fastsession"* && "$fixtures" == *"keptn_service_url"* ]] \
+    || fail "a core install's pytest --fixtures"
+  echo "packaging: a core install ($("$venv/bin/python" -m pip list 2>/dev/null | tail -n +3 | wc -l) packages) has no Locust, Flask, gevent, ZeroMQ, pytest-html, psycopg, nor Locust's fixtures and --host"
   run_dir="$repo/$out/run"
   stage() {
     (cd example_project && "$repo/$venv/bin/python" -m pytest -p no:cacheprovider \
