@@ -130,7 +130,10 @@ def _deployer(args: argparse.Namespace, where: Located) -> int:
 
     workdir = where.state_dir
     if args.command == "stop":
-        lines = local.stop_all(workdir)
+        from pytest_keptn.prometheus.file_sd import prune_recorded
+
+        # what was stopped leaves the file_sd files of --keptn-prometheus-file-sd
+        lines = [*local.stop_all(workdir), *prune_recorded(workdir)]
         for line in lines:
             print(line)
         if not lines:

@@ -50,6 +50,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("deployer", "local (processes on 127.0.0.1), helm, or none (no deployment, load "
            "or release)", default="local", choices=DEPLOYERS),
     Option("prometheus-url", "external Prometheus base URL (unset: start an embedded Prometheus)", metavar="URL"),
+    Option("prometheus-file-sd", "with an external Prometheus/VictoriaMetrics and the local deployer: "
+           "write the scrape targets to this file_sd JSON file, which your backend reads", metavar="PATH"),
     Option("prometheus-headers", "extra HTTP headers for Prometheus, 'Name: value; Name2: value2'", metavar="HEADERS"),
     Option("prometheus-token-env", "environment variable holding a bearer token for Prometheus", metavar="VAR"),
     Option("prometheus-user-env", "environment variable holding the basic-auth user for Prometheus", metavar="VAR"),
@@ -119,6 +121,7 @@ class Settings:
     tag: str = ""
     deployer: str = "local"
     prometheus_url: str | None = field(default=None, repr=False)  # may hold user:password@
+    prometheus_file_sd: str | None = None
     prometheus_headers: str | None = field(default=None, repr=False)  # may hold tokens
     prometheus_token_env: str | None = None
     prometheus_user_env: str | None = None
@@ -176,7 +179,8 @@ _SETTINGS_FIELDS = {f.name for f in fields(Settings)}
 assert all(dest(o)[len("keptn_"):] in _SETTINGS_FIELDS for o in OPTIONS)
 
 
-PATH_OPTIONS = ("root", "history", "events", "state_dir", "prometheus_ca_bundle")
+PATH_OPTIONS = ("root", "history", "events", "state_dir", "prometheus_ca_bundle",
+                "prometheus_file_sd")
 
 
 def _convert(option: Option, raw: Any) -> Any:

@@ -123,8 +123,10 @@ class LoadResult:
 class TargetRegistry:
     """Where deployers register scrape targets (Keptn's job names) for the SLI provider.
 
-    The embedded Prometheus implements it with file-based service discovery; the default does
-    nothing (an external Prometheus is configured by its owner).
+    The embedded Prometheus implements it with file-based service discovery, and so does
+    ``prometheus.file_sd.FileSDTargets`` for a Prometheus of the user's own; the default does
+    nothing. Labels starting with ``__meta_`` are discovery metadata that Prometheus drops after
+    relabelling (the local deployer names the process serving a target in them).
     """
 
     def register(self, job: str, address: str, labels: Mapping[str, str] | None = None) -> None:
@@ -132,6 +134,13 @@ class TargetRegistry:
 
     def unregister(self, job: str) -> None:
         """Stop scraping every target of ``job``."""
+
+    def confirm(self, timeout: float) -> str:
+        """Called at the end of the deployment task: wait (at most ``timeout`` seconds) until
+        the backend scrapes what was registered; a note for the progress line, or a
+        ``KeptnError`` that fails the deployment. The default confirms nothing (the embedded
+        Prometheus is waited for when the load starts, overlapping Locust's start-up)."""
+        return ""
 
 
 @dataclass(frozen=True)

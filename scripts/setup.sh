@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh machine, idempotently:
-# Debian's prometheus and postgresql (the server the history tests start; chromium for the report
-# test) when missing, a venv with the package.
+# Debian's prometheus, victoria-metrics and postgresql (the servers the tests start; chromium for
+# the report test) when missing, a venv with the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+# the tests of a backend of the user's own (README: your own Prometheus or VictoriaMetrics)
+command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
 if [ "${KEPTN_SETUP_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   missing+=(chromium)
 fi

@@ -445,6 +445,9 @@ def _labels(ctx: StageContext, role: str, inst: dict[str, Any]) -> dict[str, str
         "keptn_service": ctx.service,
         "keptn_deployment": role,
         "tag": str(inst.get("tag", "")),
+        # the process serving the target: a shared file_sd file drops it once it has exited
+        "__meta_keptn_pid": str(inst["pid"]),
+        "__meta_keptn_start_ticks": str(inst.get("start_ticks") or ""),
     }
 
 

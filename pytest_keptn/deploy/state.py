@@ -19,13 +19,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_keptn._atomic import write_json
 from pytest_keptn.errors import DeployError
 
 STATE_FILE = "deploy-state.json"
@@ -66,22 +65,11 @@ def read(workdir: Path) -> State:
 
 def _write(workdir: Path, data: State) -> None:
     path = state_path(workdir)
-    tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".deploy-state.", dir=path.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        if isinstance(exc, OSError):  # a full or read-only state folder: one line, the path
-            raise DeployError(f"cannot write the deployer state: {exc.strerror or exc}",
-                              file=str(path)) from None
-        raise
+        write_json(path, data, indent=2, sort_keys=True)
+    except OSError as exc:  # a full or read-only state folder: one line, the path
+        raise DeployError(f"cannot write the deployer state: {exc.strerror or exc}",
+                          file=str(path)) from None
 
 
 @contextlib.contextmanager

@@ -51,7 +51,9 @@ def deploy(call: TaskCall) -> TaskResult:
         return "skipped", "no deployer answered"
     call.state.deployment = deployment
     names = ",".join(deployment.deployment_names)
-    return "pass", f"{call.build} as {names} at {deployment.url}"
+    # a backend of the user's own (file_sd) must scrape what was registered, else a setup error
+    scraped = call.ctx.targets.confirm(float(call.ctx.settings.deploy_timeout))
+    return "pass", f"{call.build} as {names} at {deployment.url}" + (f"; {scraped}" if scraped else "")
 
 
 def test(call: TaskCall) -> TaskResult:

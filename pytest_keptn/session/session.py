@@ -18,6 +18,8 @@ from pytest_keptn.gate.history import History, check_history_setting, history_lo
 from pytest_keptn.gate.timeframe import resolve_window
 from pytest_keptn.locate import prepare_state_dir
 from pytest_keptn.model import StageContext, TargetRegistry
+from pytest_keptn.prometheus.file_sd import FileSDTargets, prune
+from pytest_keptn.prometheus.file_sd import check_settings as check_file_sd
 from pytest_keptn.prometheus.preflight import check_prometheus
 from pytest_keptn.prometheus.server import EmbeddedPrometheus
 from pytest_keptn.run.pipeline import Pipeline
@@ -40,6 +42,13 @@ class KeptnSession:
                        own_deployer=bool(hook.pytest_keptn_deploy.get_hookimpls()),
                        own_load=bool(hook.pytest_keptn_run_load.get_hookimpls()))
         check_history_setting(settings.history)  # a postgresql:// URL needs its driver
+        pm = config.pluginmanager
+        check_file_sd(settings, scraped=not settings.evaluation_only and self.plan.needs_prometheus
+                      and not pm.is_blocked("keptn-sli-prometheus"),
+                      # a deployer of the user's own (conftest, plugin) may deploy anywhere
+                      local=not pm.is_blocked("keptn-deployer-local")
+                      and not hook.pytest_keptn_deploy.get_hookimpls())
+        self._file_sd: FileSDTargets | None = None
         prepare_state_dir(settings.state_path(self.root))  # with a .gitignore
         self._history: History | None = None
         self._history_error: Exception | None = None
@@ -190,6 +199,13 @@ class KeptnSession:
         threading.Thread(target=start, name="keptn-prometheus-start", daemon=True).start()
 
     def targets(self) -> TargetRegistry:
+        if self.settings.prometheus_file_sd and self.settings.prometheus_url:
+            with self._prometheus_lock:
+                if self._file_sd is None:
+                    self._file_sd = FileSDTargets(
+                        Path(self.settings.prometheus_file_sd), self.settings.prometheus_url,
+                        self.settings, workdir=self.settings.state_path(self.root))
+            return self._file_sd
         embedded = self.embedded()
         return embedded if embedded is not None else TargetRegistry()
 
@@ -272,6 +288,8 @@ class KeptnSession:
                 for line in cleanup_run(self.settings.state_path(self.root), str(self.rundir),
                                         keep_primaries=self.settings.keep_primaries):
                     self.say(f"cleanup: {line}")
+            if self.settings.prometheus_file_sd and self.settings.prometheus_url:
+                prune(Path(self.settings.prometheus_file_sd))  # what was stopped leaves the file
         except Exception as exc:
             self.say(f"cleanup: {exc}")
         with self._prometheus_lock:  # waits for a start still under way in the background

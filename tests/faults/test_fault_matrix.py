@@ -353,7 +353,8 @@ def test_prometheus_hangs_during_evaluation(project: Project) -> None:
 def test_prometheus_unreachable(project: Project) -> None:
     port = free_port()
     rows = project.history_rows()[1]
-    result = project.run(*RUN, f"--keptn-prometheus-url=http://127.0.0.1:{port}")
+    result = project.run(*RUN, f"--keptn-prometheus-url=http://127.0.0.1:{port}",
+                         f"--keptn-prometheus-file-sd={project.path / 'targets.json'}")
     # a setup mistake (issue 13): one line naming the option, exit 4, nothing deployed or recorded
     aftermath(project, "Prometheus unreachable from the start", result, rc=4,
               message="--keptn-prometheus-url: Prometheus at http://127.0.0.1:"

@@ -138,8 +138,9 @@ def run_stage(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
 
 
 @pytest.fixture(scope="module")
-def service_and_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A helloserver scraped by a real Prometheus under the tutorial's job names, with traffic."""
+def scraping_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPrometheus]:
+    """A helloserver scraped by a real Prometheus under the tutorial's job names, with traffic;
+    the Prometheus also reads every file_sd file a run writes into its ``sd_dir``."""
     if shutil.which("prometheus") is None:
         pytest.skip("prometheus binary not installed")
     port = _free_port()
@@ -156,7 +157,7 @@ def service_and_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator
             for _ in range(200):
                 assert client.get("/").status_code == 200
         time.sleep(2.5)  # two scrapes after the traffic
-        yield prom.url
+        yield prom
     finally:
         prom.stop()
         app.terminate()
@@ -249,6 +250,11 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+@pytest.fixture(scope="module")
+def service_and_prometheus(scraping_prometheus: EmbeddedPrometheus) -> str:
+    return scraping_prometheus.url
+
+
 # --- runs against a real Prometheus -----------------------------------------------------------
 
 
@@ -263,10 +269,11 @@ def test_bearer_token_never_appears(service_and_prometheus: str, tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_basic_auth_never_appears_in_a_full_stage(service_and_prometheus: str,
+def test_basic_auth_never_appears_in_a_full_stage(scraping_prometheus: EmbeddedPrometheus,
                                                    tmp_path: Path) -> None:
     # Deployer, Locust child and their logs all run with the credentials in their environment.
-    run = run_stage(tmp_path, f"--keptn-prometheus-url={service_and_prometheus}",
+    run = run_stage(tmp_path, f"--keptn-prometheus-url={scraping_prometheus.url}",
+                    f"--keptn-prometheus-file-sd={scraping_prometheus.sd_dir / 'secrets-run.json'}",
                     "--keptn-prometheus-user-env=KEPTN_TEST_USER",
                     "--keptn-prometheus-password-env=KEPTN_TEST_PASSWORD",
                     env={"KEPTN_TEST_USER": USER, "KEPTN_TEST_PASSWORD": PASSWORD},
