@@ -39,9 +39,12 @@ from pytest_keptn.prometheus.file_sd import FileSDTargets  # noqa: E402
 from pytest_keptn.prometheus.server import EmbeddedPrometheus  # noqa: E402
 
 JOB = "helloservice-pod-tato-head-hardening-canary"
+ROUNDS = iter(range(1_000_000))
 
 
 def one_round(url: str, path: Path, deploy_timeout: float) -> tuple[float | None, float | None]:
+    # a job of its own each round: the last round's series stay visible for minutes
+    job = f"{JOB}-{next(ROUNDS)}"
     port = procs.free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "helloserver", "--port", str(port), "--tag", "v0.1.1"],
@@ -49,7 +52,7 @@ def one_round(url: str, path: Path, deploy_timeout: float) -> tuple[float | None
     try:
         assert procs.wait_ready(f"http://127.0.0.1:{port}/health", lambda: True, 10) is None
         targets = FileSDTargets(path, url, Settings())
-        targets.register(JOB, f"127.0.0.1:{port}", {
+        targets.register(job, f"127.0.0.1:{port}", {
             "__meta_keptn_pid": str(server.pid),
             "__meta_keptn_start_ticks": str(procs.process_start_ticks(server.pid))})
         began = time.monotonic()
@@ -61,9 +64,9 @@ def one_round(url: str, path: Path, deploy_timeout: float) -> tuple[float | None
         end = datetime.now(UTC)
         began = time.monotonic()
         with PrometheusClient(url) as client:
-            client.wait_fresh([JOB], end, 120)
+            client.wait_fresh([job], end, 120)
         fresh = time.monotonic() - began
-        targets.unregister(JOB)
+        targets.unregister(job)
         return confirm, fresh
     finally:
         server.terminate()
