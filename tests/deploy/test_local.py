@@ -349,7 +349,7 @@ def test_full_state_folder_names_the_path(make_ctx: MakeCtx, monkeypatch: pytest
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     ctx = make_ctx()
-    monkeypatch.setattr(st.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)  # the state is written by pytest_keptn._atomic
     with pytest.raises(DeployError) as info:
         deployer().pytest_keptn_deploy(ctx, BG)
     monkeypatch.undo()

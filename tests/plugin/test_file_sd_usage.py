@@ -7,6 +7,8 @@ import pytest
 
 from .conftest import Project
 
+LOCAL = "--keptn-local-command={python} -c pass"
+
 
 def _usage_error(result: pytest.RunResult) -> str:
     out = result.stdout.str() + result.stderr.str()
@@ -26,8 +28,8 @@ def _builtins(project: Project) -> None:
 
 def test_an_external_url_without_a_file_sd_path(project: Project) -> None:
     _builtins(project)
-    result = project.run("--keptn-stage=hardening", "--keptn-prometheus-url=http://127.0.0.1:9",
-                         "--keptn-local-command={python} -c pass")
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1", LOCAL,
+                         "--keptn-prometheus-url=http://127.0.0.1:9")
     line = _usage_error(result)
     assert "--keptn-prometheus-file-sd: the local deployer's processes are scraped by nothing" in line
     assert "keptn_prometheus_file_sd" in line and "README: external backends" in line
@@ -36,7 +38,8 @@ def test_an_external_url_without_a_file_sd_path(project: Project) -> None:
 
 def test_a_file_sd_path_without_an_external_url(project: Project) -> None:
     _builtins(project)
-    result = project.run("--keptn-stage=hardening", "--keptn-prometheus-file-sd=targets.json")
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1", LOCAL,
+                         "--keptn-prometheus-file-sd=targets.json")
     line = _usage_error(result)
     assert "--keptn-prometheus-file-sd: is for a Prometheus of your own" in line, line
 
@@ -50,6 +53,7 @@ def test_no_usage_error_when_nothing_local_is_scraped(project: Project, mode: st
         conftest = project.path / "conftest.py"
         conftest.write_text(conftest.read_text().replace("def _off", "def pytest_keptn_deploy"))
     args = [] if mode == "own-deployer" else [mode]
-    result = project.run("--keptn-stage=hardening", "--keptn-prometheus-url=http://127.0.0.1:9",
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1", LOCAL,
+                         "--keptn-prometheus-url=http://127.0.0.1:9",
                          "--collect-only", *args)  # configured, collected, nothing run
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-3000:]
