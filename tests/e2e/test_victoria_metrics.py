@@ -69,11 +69,14 @@ def _pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run
 
 
-def _stop(project: Path) -> str:
+def _stop(project: Path, *, left: bool = True) -> str:
+    """``python -m pytest_keptn stop``; ``left``: whether something is left to stop (exit 0),
+    or nothing (exit 1, "nothing to stop")."""
     stop = subprocess.run(
         [sys.executable, "-m", "pytest_keptn", "stop", "--state-dir", "build/state"],
         cwd=project, capture_output=True, text=True, timeout=60, check=False)
-    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert stop.returncode == (0 if left else 1), stop.stdout + stop.stderr
+    assert left or "nothing to stop" in stop.stderr, stop.stderr
     return stop.stdout
 
 
@@ -195,4 +198,4 @@ def test_a_backend_that_does_not_read_the_file_fails_the_deployment(
         assert "test started" not in out and "evaluation started" not in out
         assert json.loads(unread.read_text()) == []  # rolled back: the canary left the file
     finally:
-        _stop(project)
+        _stop(project, left=False)  # the canary was stopped by the rollback
