@@ -268,7 +268,7 @@ class FileSDTargets(TargetRegistry):
                     values = _series(client, selector, now)
                     stamps = _series(client, f"timestamp({selector})", now)
                 except ProviderError as exc:
-                    return f"cannot tell whether it scrapes the targets ({exc})"
+                    return f"cannot tell whether it scrapes the targets ({exc.message})"
                 state = {job: _problem(address, since, values, stamps, job)
                          for job, (address, since) in wanted.items()}
                 if not any(state.values()):

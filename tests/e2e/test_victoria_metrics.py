@@ -80,6 +80,11 @@ def _stop(project: Path, *, left: bool = True) -> str:
     return stop.stdout
 
 
+def _fresh(out: str) -> None:
+    """The freshness wait saw VictoriaMetrics' samples at the window's end (no warning)."""
+    assert "no samples at or after" not in out and "no up series" not in out, out[-3000:]
+
+
 def _values(project: Path) -> dict[str, float]:
     newest = max((project / "build" / "events").glob("*.json"), key=lambda p: p.stat().st_mtime)
     results = json.loads(newest.read_text())["data"]["evaluation"]["indicatorResults"]
@@ -103,6 +108,7 @@ def test_hardening_passes_for_v011_and_fails_for_v012(backend: Backend, tmp_path
         assert first.returncode == 0, out[-4000:] + first.stderr[-2000:]
         assert "hardening: pass, score 100.0% >= 90% (pass)" in out, out[-3000:]
         assert f"{backend.vm.url} scrapes {JOB}, {JOB}-canary" in out  # the deployment waited
+        _fresh(out)
         values = _values(project)
         assert 0 < values["http_response_time_seconds_main_page_sum"] < 0.5, values
         assert values["request_throughput"] > 1 and 1 <= values["go_routines"] <= 100, values
@@ -117,6 +123,7 @@ def test_hardening_passes_for_v011_and_fails_for_v012(backend: Backend, tmp_path
         out2 = second.stdout
         assert second.returncode == 1, out2[-4000:] + second.stderr[-2000:]
         assert "hardening: fail, score" in out2 and "rolled back" in out2, out2[-3000:]
+        _fresh(out2)
         values = _values(project)
         assert values["http_response_time_seconds_main_page_sum"] > 1, (values, out2[-4000:])
         assert _jobs(backend.file_sd) == {JOB: ([address], "v0.1.1"),
@@ -163,6 +170,7 @@ def test_evaluation_only_scores_what_victoria_metrics_scraped(
                       "--keptn-project=evalonly", f"--keptn-prometheus-url={backend.vm.url}")
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
         assert "hardening: pass, score 100.0% >= 90% (pass)" in run.stdout, run.stdout[-3000:]
+        _fresh(run.stdout)
         values = _values(project)
         assert 0 < values["http_response_time_seconds_main_page_sum"] < 0.5, values
         assert 1 <= values["go_routines"] <= 100, values
