@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,3 +28,10 @@ class HtmlReport:
             reports = stage_reports(self.keptn, self.keptn.pipeline.states())
         if reports:
             prefix.append(render_html(reports))
+
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        # A skip's longrepr is (file, line, "Skipped: why"); pytest-html prints the tuple, with
+        # the path of the plugin module that called pytest.skip(). The reason is what counts.
+        longrepr = report.longrepr
+        if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3 and data:
+            data[0] = escape(str(longrepr[2])) + "\n"
