@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from e2e.victoria import VictoriaMetrics  # noqa: E402
 
 from pytest_keptn.config import Settings  # noqa: E402
-from pytest_keptn.deploy import procs  # noqa: E402
 from pytest_keptn.errors import KeptnError  # noqa: E402
 from pytest_keptn.prometheus.client import PrometheusClient  # noqa: E402
 from pytest_keptn.prometheus.file_sd import FileSDTargets  # noqa: E402
 from pytest_keptn.prometheus.server import EmbeddedPrometheus  # noqa: E402
+from pytest_keptn.system import processes as procs  # noqa: E402
 
 JOB = "helloservice-pod-tato-head-hardening-canary"
 ROUNDS = iter(range(1_000_000))

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pytest_keptn.config import Settings  # noqa: E402
-from pytest_keptn.deploy import procs  # noqa: E402
 from pytest_keptn.load.locust_driver import run_locust  # noqa: E402
 from pytest_keptn.model import StageContext  # noqa: E402
+from pytest_keptn.system import processes as procs  # noqa: E402
 
 LOCUSTFILE = """
 from locust import FastHttpUser, constant, task

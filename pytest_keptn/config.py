@@ -1,20 +1,144 @@
-"""Settings, resolved once (command line > ini/pyproject > default) into a frozen dataclass."""
+"""Every setting declared once: each ``Settings`` field is a ``--keptn-*`` option and a typed
+``keptn_*`` ini key of the same name (help, type and default come from the field), resolved
+once (command line > ini/pyproject > default) into the frozen ``Settings``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_keptn.model import COMPAT_087
+
 DEPLOYERS = ("local", "helm", "none")
-COMPAT = ("0.8.7",)
+TRUE = ("1", "true", "yes", "on", "y", "t")
+FALSE = ("0", "false", "no", "off", "n", "f")
+PATH_SETTINGS = ("root", "history", "events", "state_dir", "prometheus_ca_bundle",
+                 "prometheus_file_sd")  # relative to where they were given
+
+
+def setting(help: str, default: Any = None, *, choices: tuple[str, ...] | None = None,
+            metavar: str | None = None, secret: bool = False) -> Any:
+    """One setting: its help text, default, choices and ``--help``'s name for the value.
+    ``secret``: kept out of ``repr``."""
+    return field(default=default, repr=not secret,
+                 metadata={"help": help, "choices": choices, "metavar": metavar})
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str | None = setting(
+        "stage(s) to run: a shipyard stage, a comma-separated list, or 'all' (unset: the plugin is off)", metavar='STAGE')
+    sequence: str = setting(
+        "the sequence a run starts in its first stage (Keptn's 'keptn trigger <sequence>')", default='delivery', metavar='NAME')
+    root: str | None = setting(
+        'folder with shipyard.yaml (default: rootdir, else rootdir/keptn)', metavar='PATH')
+    project: str | None = setting(
+        'Keptn project name (default: shipyard metadata.name)', metavar='NAME')
+    service: str | None = setting(
+        'service name (default: the only service folder of the stage)', metavar='NAME')
+    image: str = setting('image of the build to deliver', default='', metavar='IMAGE')
+    tag: str = setting('tag of the build to deliver', default='', metavar='TAG')
+    deployer: str = setting(
+        'local (processes on 127.0.0.1), helm, or none (no deployment, load or release)', default='local', choices=DEPLOYERS)
+    prometheus_url: str | None = setting(
+        'external Prometheus base URL (unset: start an embedded Prometheus)', metavar='URL', secret=True)
+    prometheus_file_sd: str | None = setting(
+        "with an external Prometheus/VictoriaMetrics and the local deployer: write the scrape "
+        "targets to this file_sd JSON file, which your backend reads", metavar="PATH")
+    prometheus_headers: str | None = setting(
+        "extra HTTP headers for Prometheus, 'Name: value; Name2: value2'", metavar='HEADERS', secret=True)
+    prometheus_token_env: str | None = setting(
+        'environment variable holding a bearer token for Prometheus', metavar='VAR')
+    prometheus_user_env: str | None = setting(
+        'environment variable holding the basic-auth user for Prometheus', metavar='VAR')
+    prometheus_password_env: str | None = setting(
+        'environment variable holding the basic-auth password', metavar='VAR')
+    prometheus_ca_bundle: str | None = setting(
+        "PEM file of CA certificates to trust for an https:// Prometheus (certificates are verified; default: the system's CAs)", metavar='PATH')
+    prometheus_insecure_skip_verify: bool = setting(
+        "do not verify the TLS certificate of an https:// Prometheus (Keptn 0.8.7's provider never did)", default=False)
+    prometheus_binary: str = setting(
+        'prometheus executable for the embedded server', default='prometheus', metavar='PATH')
+    scrape_interval: float = setting('embedded Prometheus scrape interval in seconds', default=1.0)
+    query_timeout: float = setting('seconds per Prometheus query', default=10.0)
+    freshness_timeout: float = setting(
+        "seconds to wait for samples at the window's end", default=15.0)
+    history: str | None = setting(
+        'evaluation history: a SQLite file or a postgresql:// URL (default: <state-dir>/history.sqlite)', metavar='PATH|URL')
+    history_lock_timeout: float = setting(
+        'seconds to wait for a history file another writer holds locked', default=60.0)
+    baseline: str | None = setting(
+        "pin relative criteria to these earlier evaluations (ids, comma-separated, from 'python -m pytest_keptn history list'), instead of the slo.yaml comparison", metavar='IDS')
+    events: str | None = setting(
+        'folder for Keptn evaluation.finished events (one JSON file each)', metavar='PATH')
+    state_dir: str | None = setting(
+        'deployer state, logs and the history (default: <root>/.keptn)', metavar='PATH')
+    timeframe: str | None = setting(
+        'evaluate the last DURATION (Go duration, e.g. 5m) of a running service', metavar='DURATION')
+    start: str | None = setting(
+        'evaluation window start (2006-01-02T15:04:05.000Z)', metavar='TIME')
+    end: str | None = setting('evaluation window end (2006-01-02T15:04:05.000Z)', metavar='TIME')
+    fail_on_warning: bool = setting('a warning gate fails the session', default=False)
+    compat: str | None = setting(
+        "reproduce Keptn 0.8.7 exactly, quirks included ('0.8.7')", choices=(COMPAT_087,))
+    local_command: str | None = setting(
+        'command template for the local deployer; placeholders: {image} {tag} {port} {stage} {service} {project} {python} (this interpreter)', metavar='COMMAND')
+    health_path: str = setting(
+        'HTTP path that answers when a local build is ready', default='/health', metavar='PATH')
+    deploy_timeout: float = setting('seconds a build may take to become ready', default=30.0)
+    stage_lock_timeout: float = setting(
+        'seconds to wait while another live run delivers the same stage/service in this state folder (0: refuse at once)', default=600.0)
+    keep_primaries: bool = setting(
+        'leave the primaries serving after pytest exits, for later stages and jobs (stop them: python -m pytest_keptn stop)', default=True)
+    helm_chart: str | None = setting(
+        'chart folder for the helm deployer (default: <root>/../helm-charts/<service>)', metavar='PATH')
+    helm_url_template: str = setting(
+        'service URL for helm ({service} {namespace} {release})', default='http://{release}.{namespace}.svc.cluster.local', metavar='URL')
+    helm_timeout: str = setting('helm --timeout', default='5m', metavar='DURATION')
+    locust_users: int | None = setting(
+        "Locust users; overrides the test task's properties and locust.conf (default: 10)")
+    locust_spawn_rate: float | None = setting(
+        "Locust users started per second; overrides the test task's properties and locust.conf (default: 10)", metavar='RATE')
+    locust_run_time: str | None = setting(
+        "Locust run time, e.g. 10s or 1m30s; overrides the test task's properties and locust.conf (default: 10s)", metavar='DURATION')
+    locust_workers: int = setting(
+        'local Locust worker processes under a master (0: one process)', default=0)
+    locust_master_bind: str | None = setting(
+        'run Locust as a master bound to HOST:PORT for remote workers', metavar='HOST:PORT')
+    locust_expect_workers: int = setting('remote workers the master waits for', default=1)
+    locust_hang_timeout: float = setting(
+        'seconds Locust may spend importing the locustfile, setting up or stopping its users (on_stop) before the load fails naming the phase', default=30.0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.stage)
+
+    @property
+    def evaluation_only(self) -> bool:
+        """A timeframe was given: only the evaluation runs (Keptn's quality-gates-only use)."""
+        return bool(self.timeframe or self.start or self.end)
+
+    @property
+    def compat_087(self) -> bool:
+        """``--keptn-compat=0.8.7``: reproduce Keptn 0.8.7 exactly, quirks included."""
+        return self.compat == COMPAT_087
+
+    @property
+    def baseline_ids(self) -> tuple[str, ...]:
+        return tuple(i.strip() for i in (self.baseline or "").split(",") if i.strip())
+
+    def state_path(self, root: Path) -> Path:
+        return Path(self.state_dir) if self.state_dir else root / ".keptn"
 
 
 @dataclass(frozen=True)
 class Option:
-    name: str  # without the --keptn- prefix, e.g. "stage"
+    """A setting as pytest sees it: ``--keptn-<name>`` and the ini key ``keptn_<name>``."""
+
+    name: str  # without the --keptn- prefix, e.g. "fail-on-warning"
     help: str
     kind: str = "string"  # string | bool | int | float
     default: Any = None
@@ -36,176 +160,83 @@ class Option:
         shown = str(self.default).lower() if self.kind == "bool" else str(self.default)
         return f"{self.help} (default: {shown})"
 
-
-OPTIONS: tuple[Option, ...] = (
-    Option("stage", "stage(s) to run: a shipyard stage, a comma-separated list, or 'all' "
-           "(unset: the plugin is off)", metavar="STAGE"),
-    Option("sequence", "the sequence a run starts in its first stage (Keptn's 'keptn trigger <sequence>')",
-           default="delivery", metavar="NAME"),
-    Option("root", "folder with shipyard.yaml (default: rootdir, else rootdir/keptn)", metavar="PATH"),
-    Option("project", "Keptn project name (default: shipyard metadata.name)", metavar="NAME"),
-    Option("service", "service name (default: the only service folder of the stage)", metavar="NAME"),
-    Option("image", "image of the build to deliver", default="", metavar="IMAGE"),
-    Option("tag", "tag of the build to deliver", default="", metavar="TAG"),
-    Option("deployer", "local (processes on 127.0.0.1), helm, or none (no deployment, load "
-           "or release)", default="local", choices=DEPLOYERS),
-    Option("prometheus-url", "external Prometheus base URL (unset: start an embedded Prometheus)", metavar="URL"),
-    Option("prometheus-file-sd", "with an external Prometheus/VictoriaMetrics and the local deployer: "
-           "write the scrape targets to this file_sd JSON file, which your backend reads", metavar="PATH"),
-    Option("prometheus-headers", "extra HTTP headers for Prometheus, 'Name: value; Name2: value2'", metavar="HEADERS"),
-    Option("prometheus-token-env", "environment variable holding a bearer token for Prometheus", metavar="VAR"),
-    Option("prometheus-user-env", "environment variable holding the basic-auth user for Prometheus", metavar="VAR"),
-    Option("prometheus-password-env", "environment variable holding the basic-auth password", metavar="VAR"),
-    Option("prometheus-ca-bundle", "PEM file of CA certificates to trust for an https:// Prometheus "
-           "(certificates are verified; default: the system's CAs)", metavar="PATH"),
-    Option("prometheus-insecure-skip-verify", "do not verify the TLS certificate of an https:// "
-           "Prometheus (Keptn 0.8.7's provider never did)", kind="bool", default=False),
-    Option("prometheus-binary", "prometheus executable for the embedded server", default="prometheus", metavar="PATH"),
-    Option("scrape-interval", "embedded Prometheus scrape interval in seconds", kind="float", default=1.0),
-    Option("query-timeout", "seconds per Prometheus query", kind="float", default=10.0),
-    Option("freshness-timeout", "seconds to wait for samples at the window's end", kind="float", default=15.0),
-    Option("history", "evaluation history: a SQLite file or a postgresql:// URL "
-           "(default: <state-dir>/history.sqlite)", metavar="PATH|URL"),
-    Option("history-lock-timeout", "seconds to wait for a history file another writer holds locked",
-           kind="float", default=60.0),
-    Option("baseline", "pin relative criteria to these earlier evaluations (ids, comma-separated, "
-           "from 'python -m pytest_keptn history list'), instead of the slo.yaml comparison", metavar="IDS"),
-    Option("events", "folder for Keptn evaluation.finished events (one JSON file each)", metavar="PATH"),
-    Option("state-dir", "deployer state, logs and the history (default: <root>/.keptn)",
-           metavar="PATH"),
-    Option("timeframe", "evaluate the last DURATION (Go duration, e.g. 5m) of a running service", metavar="DURATION"),
-    Option("start", "evaluation window start (2006-01-02T15:04:05.000Z)", metavar="TIME"),
-    Option("end", "evaluation window end (2006-01-02T15:04:05.000Z)", metavar="TIME"),
-    Option("fail-on-warning", "a warning gate fails the session", kind="bool", default=False),
-    Option("compat", "reproduce Keptn 0.8.7 exactly, quirks included ('0.8.7')", choices=COMPAT),
-    Option("local-command", "command template for the local deployer; placeholders: {image} "
-           "{tag} {port} {stage} {service} {project} {python} (this interpreter)",
-           metavar="COMMAND"),
-    Option("health-path", "HTTP path that answers when a local build is ready", default="/health", metavar="PATH"),
-    Option("deploy-timeout", "seconds a build may take to become ready", kind="float", default=30.0),
-    Option("stage-lock-timeout", "seconds to wait while another live run delivers the same "
-           "stage/service in this state folder (0: refuse at once)", kind="float", default=600.0),
-    Option("keep-primaries", "leave the primaries serving after pytest exits, for later stages and "
-           "jobs (stop them: python -m pytest_keptn stop)", kind="bool", default=True),
-    Option("helm-chart", "chart folder for the helm deployer (default: <root>/../helm-charts/<service>)", metavar="PATH"),
-    Option("helm-url-template", "service URL for helm ({service} {namespace} {release})",
-           default="http://{release}.{namespace}.svc.cluster.local", metavar="URL"),
-    Option("helm-timeout", "helm --timeout", default="5m", metavar="DURATION"),
-    Option("locust-users", "Locust users; overrides the test task's properties and "
-           "locust.conf (default: 10)", kind="int"),
-    Option("locust-spawn-rate", "Locust users started per second; overrides the test task's "
-           "properties and locust.conf (default: 10)", kind="float", metavar="RATE"),
-    Option("locust-run-time", "Locust run time, e.g. 10s or 1m30s; overrides the test task's "
-           "properties and locust.conf (default: 10s)", metavar="DURATION"),
-    Option("locust-workers", "local Locust worker processes under a master (0: one process)", kind="int", default=0),
-    Option("locust-master-bind", "run Locust as a master bound to HOST:PORT for remote workers", metavar="HOST:PORT"),
-    Option("locust-expect-workers", "remote workers the master waits for", kind="int", default=1),
-    Option("locust-hang-timeout", "seconds Locust may spend importing the locustfile, setting "
-           "up or stopping its users (on_stop) before the load fails naming the phase",
-           kind="float", default=30.0),
-)
+    @property
+    def field(self) -> str:
+        return self.name.replace("-", "_")
 
 
 def dest(option: Option) -> str:
-    return "keptn_" + option.name.replace("-", "_")
+    return "keptn_" + option.field
 
 
-@dataclass(frozen=True)
-class Settings:
-    stage: str | None = None
-    sequence: str = "delivery"
-    root: str | None = None
-    project: str | None = None
-    service: str | None = None
-    image: str = ""
-    tag: str = ""
-    deployer: str = "local"
-    prometheus_url: str | None = field(default=None, repr=False)  # may hold user:password@
-    prometheus_file_sd: str | None = None
-    prometheus_headers: str | None = field(default=None, repr=False)  # may hold tokens
-    prometheus_token_env: str | None = None
-    prometheus_user_env: str | None = None
-    prometheus_password_env: str | None = None
-    prometheus_ca_bundle: str | None = None
-    prometheus_insecure_skip_verify: bool = False
-    prometheus_binary: str = "prometheus"
-    scrape_interval: float = 1.0
-    query_timeout: float = 10.0
-    freshness_timeout: float = 15.0
-    history: str | None = None
-    history_lock_timeout: float = 60.0
-    baseline: str | None = None
-    events: str | None = None
-    state_dir: str | None = None
-    timeframe: str | None = None
-    start: str | None = None
-    end: str | None = None
-    fail_on_warning: bool = False
-    compat: str | None = None
-    local_command: str | None = None
-    health_path: str = "/health"
-    deploy_timeout: float = 30.0
-    stage_lock_timeout: float = 600.0
-    keep_primaries: bool = True
-    helm_chart: str | None = None
-    helm_url_template: str = "http://{release}.{namespace}.svc.cluster.local"
-    helm_timeout: str = "5m"
-    locust_users: int | None = None
-    locust_spawn_rate: float | None = None
-    locust_run_time: str | None = None
-    locust_workers: int = 0
-    locust_master_bind: str | None = None
-    locust_expect_workers: int = 1
-    locust_hang_timeout: float = 30.0
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.stage)
-
-    @property
-    def evaluation_only(self) -> bool:
-        """A timeframe was given: only the evaluation runs (Keptn's quality-gates-only use)."""
-        return bool(self.timeframe or self.start or self.end)
-
-    @property
-    def baseline_ids(self) -> tuple[str, ...]:
-        return tuple(i.strip() for i in (self.baseline or "").split(",") if i.strip())
-
-    def state_path(self, root: Path) -> Path:
-        return Path(self.state_dir) if self.state_dir else root / ".keptn"
+def _kind(declared: Field[Any]) -> str:
+    annotation = str(declared.type)  # "bool", "int | None", "float", "str | None"
+    for kind in ("bool", "int", "float"):
+        if annotation.split(" ")[0] == kind:
+            return kind
+    return "string"
 
 
-_SETTINGS_FIELDS = {f.name for f in fields(Settings)}
-assert all(dest(o)[len("keptn_"):] in _SETTINGS_FIELDS for o in OPTIONS)
+OPTIONS: tuple[Option, ...] = tuple(
+    Option(f.name.replace("_", "-"), f.metadata["help"], _kind(f), f.default,
+           f.metadata["choices"], f.metadata["metavar"])
+    for f in fields(Settings)
+)
 
 
-PATH_OPTIONS = ("root", "history", "events", "state_dir", "prometheus_ca_bundle",
-                "prometheus_file_sd")
+def add_options(parser: pytest.Parser) -> None:
+    """The options (one group) and the typed ini keys, from ``OPTIONS``."""
+    group = parser.getgroup("keptn", "Keptn quality gates (pytest-keptn)")
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": dest(option), "default": None, "help": option.help_text}
+        if option.kind == "bool":
+            kwargs.update(nargs="?", const="true", metavar=option.value_name)
+        elif option.choices:
+            kwargs.update(choices=option.choices)
+        else:
+            kwargs.update(metavar=option.value_name)
+        group.addoption(f"--keptn-{option.name}", **kwargs)
+        _add_ini(parser, option)
 
 
-def _convert(option: Option, raw: Any) -> Any:
+def _add_ini(parser: pytest.Parser, option: Option) -> None:
+    # Typed keys let pytest 9's native [tool.pytest] table take `keptn_locust_users = 5`.
+    # pytest < 8.4 knows no int/float ini type: those keys are then read as strings.
+    kind = None if option.kind == "string" else option.kind
+    try:
+        parser.addini(dest(option), option.help_text, type=kind, default=None)  # type: ignore[arg-type]
+    except (AssertionError, ValueError, TypeError):
+        parser.addini(dest(option), option.help_text, default=None)
+
+
+def _convert(option: Option, raw: Any, where: str) -> Any:
     if raw is None:
         return None
     if isinstance(raw, str):
         raw = raw.strip()
         if raw == "":
             return None
-    try:
-        if option.kind == "bool":
-            return str(raw).lower() in ("1", "true", "yes", "on")
-        if option.kind == "int":
-            return int(raw)
-        if option.kind == "float":
-            return float(raw)
-    except ValueError:
+    if option.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).lower()
+        if text in TRUE or text in FALSE:
+            return text in TRUE
         raise pytest.UsageError(
-            f"pytest-keptn: --keptn-{option.name}: expected a {option.kind}, got {raw!r}"
-        ) from None
+            f"pytest-keptn: {where}: expected true or false, got {raw!r}")
+    if option.kind in ("int", "float"):
+        number = int if option.kind == "int" else float
+        try:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return number(raw)
+        except (TypeError, ValueError):
+            raise pytest.UsageError(
+                f"pytest-keptn: {where}: expected a{'n' if option.kind == 'int' else ''} "
+                f"{option.kind}, got {raw!r}") from None
     if option.choices and raw not in option.choices:
         raise pytest.UsageError(
-            f"pytest-keptn: keptn_{option.name.replace('-', '_')}: {raw!r} is not one of "
-            f"{', '.join(option.choices)}"
-        )
+            f"pytest-keptn: {where}: {raw!r} is not one of {', '.join(option.choices)}")
     return raw
 
 
@@ -216,15 +247,14 @@ def resolve_settings(config: pytest.Config) -> Settings:
     ini_base = config.inipath.parent if config.inipath else config.rootpath
     for option in OPTIONS:
         key = dest(option)
-        name = key[len("keptn_"):]
-        value = _convert(option, config.getoption(key))
+        value = _convert(option, config.getoption(key), f"--keptn-{option.name}")
         base = config.invocation_params.dir
         if value is None:
-            value = _convert(option, config.getini(key))
+            value = _convert(option, config.getini(key), key)
             base = ini_base
         if value is None:
             value = option.default
-        elif name in PATH_OPTIONS and "://" not in str(value):  # a postgresql:// history
+        elif option.field in PATH_SETTINGS and "://" not in str(value):  # a postgresql:// history
             value = str((Path(base) / value).resolve())
-        values[name] = value
+        values[option.field] = value
     return Settings(**values)

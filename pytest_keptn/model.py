@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_keptn.system.processes import ProcessRegistry
+
+# --keptn-compat=0.8.7: reproduce Keptn 0.8.7 exactly, quirks included
+COMPAT_087 = "0.8.7"
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,8 @@ class StageContext:
     prometheus_url: str | None = field(default=None, repr=False)
     targets: TargetRegistry = field(default_factory=TargetRegistry)
     progress: Any = None  # Callable[[str], None] printing one line of task progress
+    # the processes the session started (deployers and load drivers track theirs here)
+    processes: ProcessRegistry = field(default_factory=lambda: _registry(), repr=False)
 
     def resource(self, uri: str) -> Path | None:
         """Resolve a Keptn resourceUri: service level, then stage level, then project level."""
@@ -179,3 +187,9 @@ class StageContext:
     def job(self) -> str:
         """Keptn's scrape job name for what receives the stage's traffic."""
         return f"{self.service}-{self.project}-{self.stage}"
+
+
+def _registry() -> ProcessRegistry:
+    from pytest_keptn.system.processes import default_registry  # only where a context is made
+
+    return default_registry()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_keptn import hookspecs
-from pytest_keptn.config import OPTIONS, dest, resolve_settings
+from pytest_keptn.config import add_options, resolve_settings
 
 if TYPE_CHECKING:
     from pytest_keptn.model import StageContext
@@ -26,17 +26,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("keptn", "Keptn quality gates (pytest-keptn)")
-    for option in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": dest(option), "default": None, "help": option.help_text}
-        if option.kind == "bool":
-            kwargs.update(nargs="?", const="true", metavar=option.value_name)
-        elif option.choices:
-            kwargs.update(choices=option.choices)
-        else:
-            kwargs.update(metavar=option.value_name)
-        group.addoption(f"--keptn-{option.name}", **kwargs)
-        parser.addini(dest(option), option.help_text, default=None)
+    add_options(parser)  # every --keptn-* option and typed keptn_* ini key, from config.Settings
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -2,7 +2,7 @@
 
 ``LocalDeployer`` (:mod:`.local`) and ``HelmDeployer`` (:mod:`.helm`) implement the
 ``pytest_keptn_deploy/release/rollback`` hooks. ``stop_all(workdir)`` stops every build the
-local deployer recorded (``python -m pytest_keptn stop``); ``cleanup_session()`` stops what
+local deployer recorded (``python -m pytest_keptn stop``); ``cleanup_session(processes)`` stops what
 this session started, sparing primaries when ``keep_primaries`` is set.
 
 Submodules are imported on demand (``from pytest_keptn.deploy.local import LocalDeployer``)

@@ -20,7 +20,7 @@ from typing import Any
 
 from pytest_keptn.errors import KeptnError
 from pytest_keptn.gate.live import LiveBaseline
-from pytest_keptn.model import Deployment, Instance, LoadResult, StageContext, Window
+from pytest_keptn.model import COMPAT_087, Deployment, Instance, LoadResult, StageContext, Window
 from pytest_keptn.spec.slo import SLO
 
 _KEY, _WHY = "live_baseline", "live_baseline_unavailable"
@@ -28,7 +28,7 @@ _KEY, _WHY = "live_baseline", "live_baseline_unavailable"
 
 def wanted(slo: SLO | None, compat: str | None = None) -> bool:
     """Whether the stage's slo.yaml opts in (never under ``--keptn-compat=0.8.7``)."""
-    return slo is not None and slo.comparison.live and compat != "0.8.7"
+    return slo is not None and slo.comparison.live and compat != COMPAT_087
 
 
 def _with(deployment: Deployment, **details: Any) -> Deployment:

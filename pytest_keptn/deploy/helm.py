@@ -123,7 +123,7 @@ class HelmDeployer:
         if deployment.strategy == USER_MANAGED:
             return True
         if deployment.strategy == DIRECT:
-            if not deployment.details.get("earlier_build", True) or ctx.settings.compat == "0.8.7":
+            if not deployment.details.get("earlier_build", True) or ctx.settings.compat_087:
                 run_helm(["uninstall", ctx.service, "--namespace", ns],
                          f"rollback of {ctx.service}:{ctx.tag} in {ns}")
                 why = ("as Keptn 0.8.7 scales it to zero (--keptn-compat=0.8.7)"

@@ -18,25 +18,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_keptn.deploy import procs
 from pytest_keptn.deploy import state as st
 from pytest_keptn.errors import DeployError
+from pytest_keptn.system.processes import ProcessRegistry, alive
 
 POLL = 0.2  # seconds between two looks at the lease while waiting
 SAY_EVERY = 5.0  # seconds between two progress lines while waiting
 
-# (state folder, stage/service) of the leases this process took, given back at session end
-_HELD: set[tuple[str, str]] = set()
-
-
-def _mine(lease: dict[str, Any]) -> bool:
-    if procs.RUN_ID:
-        return bool(lease.get("run") == procs.RUN_ID)
+def _mine(lease: dict[str, Any], run_id: str) -> bool:
+    if run_id:
+        return bool(lease.get("run") == run_id)
     return bool(lease.get("pid") == os.getpid() and not lease.get("run"))
 
 
 def _live(lease: dict[str, Any]) -> bool:
-    return procs.alive(int(lease.get("pid") or 0), lease.get("start_ticks"))
+    return alive(int(lease.get("pid") or 0), lease.get("start_ticks"))
 
 
 def describe(lease: dict[str, Any]) -> str:
@@ -44,33 +40,35 @@ def describe(lease: dict[str, Any]) -> str:
             f"since {lease.get('since', '?')}")
 
 
-def holder(workdir: Path, stage: str, service: str) -> dict[str, Any] | None:
+def holder(workdir: Path, stage: str, service: str, run_id: str) -> dict[str, Any] | None:
     """The live lease another run holds on ``stage``/``service``, if any."""
     lease = st.read(workdir).get("leases", {}).get(st.key(stage, service))
-    if isinstance(lease, dict) and not _mine(lease) and _live(lease):
+    if isinstance(lease, dict) and not _mine(lease, run_id) and _live(lease):
         return lease
     return None
 
 
 def acquire(workdir: Path, stage: str, service: str, *, tag: str, timeout: float,
-            say: Callable[[str], None]) -> None:
-    """Take the lease of ``stage``/``service``; wait while another live run holds it."""
+            say: Callable[[str], None], processes: ProcessRegistry) -> None:
+    """Take the lease of ``stage``/``service`` for the run of ``processes``; wait while
+    another live run holds it."""
+    run_id = processes.run_id
     workdir = Path(workdir)
     key = st.key(stage, service)
     started = time.monotonic()
     next_say = started
     while True:
-        if holder(workdir, stage, service) is None:
+        if holder(workdir, stage, service, run_id) is None:
             with st.locked(workdir) as data:
                 leases = data.setdefault("leases", {})
                 current = leases.get(key)
-                if not isinstance(current, dict) or _mine(current) or not _live(current):
-                    pid, ticks = procs.run_owner()
-                    leases[key] = {"run": procs.RUN_ID, "pid": pid, "start_ticks": ticks,
+                if not isinstance(current, dict) or _mine(current, run_id) or not _live(current):
+                    pid, ticks = processes.run_owner()
+                    leases[key] = {"run": run_id, "pid": pid, "start_ticks": ticks,
                                    "tag": tag, "since": st.now()}
-                    _HELD.add((str(workdir), key))
+                    processes.held_leases.add((str(workdir), key))
                     return
-        lease = holder(workdir, stage, service)
+        lease = holder(workdir, stage, service, run_id)
         if lease is None:
             continue
         waited = time.monotonic() - started
@@ -89,28 +87,28 @@ def acquire(workdir: Path, stage: str, service: str, *, tag: str, timeout: float
         time.sleep(POLL)
 
 
-def release(workdir: Path, stage: str, service: str) -> None:
+def release(workdir: Path, stage: str, service: str, processes: ProcessRegistry) -> None:
     """Give the lease of ``stage``/``service`` back (only if this run holds it)."""
     workdir = Path(workdir)
     key = st.key(stage, service)
-    _HELD.discard((str(workdir), key))
+    processes.held_leases.discard((str(workdir), key))
     if not st.state_path(workdir).exists():
         return
     with st.locked(workdir) as data:
         lease = data.get("leases", {}).get(key)
-        if isinstance(lease, dict) and _mine(lease):
+        if isinstance(lease, dict) and _mine(lease, processes.run_id):
             del data["leases"][key]
 
 
-def release_held() -> None:
-    """Give back every lease this process still holds (the end of the session)."""
-    for workdir, key in sorted(_HELD):
+def release_held(processes: ProcessRegistry) -> None:
+    """Give back every lease the run of ``processes`` still holds (the end of the session)."""
+    for workdir, key in sorted(processes.held_leases):
         stage, _, service = key.partition("/")
         try:
-            release(Path(workdir), stage, service)
+            release(Path(workdir), stage, service, processes)
         except Exception:  # bookkeeping must never stop the cleanup; a dead owner frees it
             pass
-    _HELD.clear()
+    processes.held_leases.clear()
 
 
 def release_run(workdir: Path, run_id: str) -> None:

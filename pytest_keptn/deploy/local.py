@@ -48,10 +48,12 @@ from typing import Any
 
 import pytest
 
-from pytest_keptn.deploy import lease, procs
+from pytest_keptn.deploy import lease
 from pytest_keptn.deploy import state as st
 from pytest_keptn.errors import DeployError
 from pytest_keptn.model import Deployment, Instance, StageContext
+from pytest_keptn.system import processes as procs
+from pytest_keptn.system.processes import ProcessRegistry
 
 BLUE_GREEN = "blue_green_service"
 DIRECT = "direct"
@@ -59,10 +61,6 @@ USER_MANAGED = "user_managed"
 # Keptn 0.8.7's names (go-utils deployment_strategy.go): ``duplicate`` is blue/green.
 STRATEGIES = {"blue_green_service": BLUE_GREEN, "duplicate": BLUE_GREEN, DIRECT: DIRECT,
               USER_MANAGED: USER_MANAGED}
-
-# Popen objects of this session, to report exit codes of builds that died at start.
-_POPENS: dict[int, subprocess.Popen[bytes]] = {}
-
 
 def strategy_of(properties: dict[str, object] | None) -> str:
     raw = str((properties or {}).get("deploymentstrategy") or "").strip()
@@ -93,20 +91,21 @@ class LocalDeployer:
             ctx.say(f"deployment: user_managed, nothing to start (traffic: {url or 'unknown'})")
             return Deployment(strategy=USER_MANAGED, url=url, deployment_names=("user-managed",))
         lease.acquire(ctx.workdir, ctx.stage, ctx.service, tag=ctx.tag,
-                      timeout=float(ctx.settings.stage_lock_timeout), say=ctx.say)
+                      timeout=float(ctx.settings.stage_lock_timeout), say=ctx.say,
+                      processes=ctx.processes)
         try:
             _retire_leftovers(ctx)
             if strategy == DIRECT:
                 return self._deploy_direct(ctx, ctx.image, ctx.tag)
             return self._deploy_canary(ctx)
         except BaseException:
-            lease.release(ctx.workdir, ctx.stage, ctx.service)
+            lease.release(ctx.workdir, ctx.stage, ctx.service, ctx.processes)
             raise
 
     @pytest.hookimpl(trylast=True)
     def pytest_keptn_release(self, ctx: StageContext, deployment: Deployment) -> bool:
         if deployment.strategy != BLUE_GREEN:
-            lease.release(ctx.workdir, ctx.stage, ctx.service)
+            lease.release(ctx.workdir, ctx.stage, ctx.service, ctx.processes)
             return True  # direct and user_managed: nothing to promote (as helm-service)
         traffic, primary_job, canary_job = jobs(ctx)
         ours = _ours(deployment, "canary")
@@ -132,7 +131,7 @@ class LocalDeployer:
             st.put(data, ctx.stage, ctx.service, "canary", None)
             if old is not None and not _same(old, promoted):
                 st.put(data, ctx.stage, ctx.service, "retiring", dict(old, role="retiring"))
-        procs.update(int(promoted["pid"]), role="primary", keep=bool(ctx.settings.keep_primaries))
+        ctx.processes.update(int(promoted["pid"]), role="primary", keep=bool(ctx.settings.keep_primaries))
         address = _address(promoted)
         labels = _labels(ctx, "primary", promoted)
         ctx.targets.register(primary_job, address, labels)
@@ -140,11 +139,11 @@ class LocalDeployer:
         ctx.targets.unregister(canary_job)
         note = ""
         if old is not None and not _same(old, promoted):
-            note = _stop(old)
+            note = _stop(old, ctx.processes)
             with st.locked(ctx.workdir) as data:
                 if _same(st.get(data, ctx.stage, ctx.service, "retiring"), old):
                     st.put(data, ctx.stage, ctx.service, "retiring", None)
-        lease.release(ctx.workdir, ctx.stage, ctx.service)
+        lease.release(ctx.workdir, ctx.stage, ctx.service, ctx.processes)
         ctx.say(
             f"release: {ctx.service}:{promoted['tag']} is the primary of {ctx.stage} at "
             f"{promoted['url']}" + (f" (stopped {old['tag']}, pid {old['pid']}{note})"
@@ -161,7 +160,7 @@ class LocalDeployer:
                 return self._rollback_direct(ctx, deployment)
             return self._rollback_canary(ctx, deployment)
         finally:
-            lease.release(ctx.workdir, ctx.stage, ctx.service)
+            lease.release(ctx.workdir, ctx.stage, ctx.service, ctx.processes)
 
     @pytest.hookimpl(trylast=True)
     def pytest_keptn_check_deployment(self, ctx: StageContext, deployment: Deployment) -> str | None:
@@ -215,7 +214,7 @@ class LocalDeployer:
             raise DeployError(
                 f"rollback in {ctx.stage}: nothing rolled back: {ctx.service}:{ours.get('tag')} "
                 f"(pid {ours.get('pid')}) had already been released and is the primary")
-        note = _stop(ours) if ours is not None else ""
+        note = _stop(ours, ctx.processes) if ours is not None else ""
         if ours is not None and _same(canary, ours):
             ctx.targets.unregister(canary_job)
         what = (f"stopped canary {ctx.service}:{ours.get('tag')} (pid {ours.get('pid')}{note})"
@@ -262,7 +261,7 @@ class LocalDeployer:
                 recorded = None
         ctx.targets.unregister(ctx.job + "-baseline")
         if recorded is not None:
-            note = _stop(recorded)
+            note = _stop(recorded, ctx.processes)
             ctx.say(f"baseline: stopped {ctx.service}:{baseline.tag} (pid {baseline.pid}{note})")
 
     # -- direct -----------------------------------------------------------------------------
@@ -271,7 +270,7 @@ class LocalDeployer:
         traffic, primary_job, canary_job = jobs(ctx)
         old = _live(ctx.workdir, ctx.stage, ctx.service, "primary")
         new = _start(ctx, "direct", image, tag)
-        procs.update(int(new["pid"]), keep=bool(ctx.settings.keep_primaries))
+        ctx.processes.update(int(new["pid"]), keep=bool(ctx.settings.keep_primaries))
         with st.locked(ctx.workdir) as data:
             st.put(data, ctx.stage, ctx.service, "primary", new)
             if old is not None:
@@ -283,7 +282,7 @@ class LocalDeployer:
         ctx.targets.unregister(primary_job)
         note = ""
         if old is not None:
-            note = _stop(old)
+            note = _stop(old, ctx.processes)
             with st.locked(ctx.workdir) as data:
                 st.put(data, ctx.stage, ctx.service, "retiring", None)
         ctx.say(f"deployment: {ctx.service}:{tag} serves {ctx.stage} at {new['url']} (direct)"
@@ -307,8 +306,8 @@ class LocalDeployer:
                     "nothing to roll back")
             return f"{ctx.service}:{ctx.tag} no longer serves {ctx.stage}; nothing rolled back"
         previous = st.get(data, ctx.stage, ctx.service, "previous")
-        if previous is None or ctx.settings.compat == "0.8.7":  # Keptn scales it to zero
-            note = _stop(ours)
+        if previous is None or ctx.settings.compat_087:  # Keptn scales it to zero
+            note = _stop(ours, ctx.processes)
             with st.locked(ctx.workdir) as fresh:
                 if _same(st.get(fresh, ctx.stage, ctx.service, "primary"), ours):
                     st.put(fresh, ctx.stage, ctx.service, "primary", None)
@@ -338,10 +337,12 @@ def primary_url(workdir: Path, stage: str, service: str) -> str | None:
 
 
 def stop_all(
-    workdir: Path, which: Callable[[str, dict[str, Any]], bool] | None = None
+    workdir: Path, which: Callable[[str, dict[str, Any]], bool] | None = None,
+    processes: ProcessRegistry | None = None,
 ) -> list[str]:
-    """Stop the processes recorded in ``workdir``'s state and forget them: those for which
-    ``which(role, instance)`` is true, or everything (``pytest_keptn stop``)."""
+    """Stop the processes recorded in ``workdir``'s state and forget them (also in
+    ``processes``): those for which ``which(role, instance)`` is true, or everything
+    (``pytest_keptn stop``)."""
     workdir = Path(workdir)
     if not st.state_path(workdir).exists():
         return []
@@ -357,7 +358,8 @@ def stop_all(
                                            tag=inst.get("proc_tag"))
                 ran = procs.stop_pid(pid, start_ticks=inst.get("start_ticks"),
                                      tag=inst.get("proc_tag"))
-                procs.forget(pid)
+                if processes is not None:
+                    processes.forget(pid)
                 del entry[role]
                 what = f"{name} {role} {inst.get('image', '')}:{inst.get('tag', '')} (pid {pid})"
                 lines.append(f"stopped {what}" if ran else f"{what} was not running"
@@ -368,29 +370,32 @@ def stop_all(
     return lines
 
 
-def cleanup_run(workdir: Path, run_id: str, *, keep_primaries: bool) -> list[str]:
+def cleanup_run(workdir: Path, processes: ProcessRegistry, *, keep_primaries: bool) -> list[str]:
     """At the end of an xdist run, on the controller: stop what the workers handed over, i.e.
-    the instances of run ``run_id`` the deploy state still records, as a worker's own session
-    end would have (canaries always, primaries unless ``keep_primaries``)."""
+    the instances of the run the deploy state still records, as a worker's own session end
+    would have (canaries always, primaries unless ``keep_primaries``)."""
+    run_id = processes.run_id
     if not run_id:
         return []
     lines = stop_all(workdir, lambda role, inst: inst.get("run") == run_id
-                     and (role in ("canary", "retiring", "baseline") or not keep_primaries))
+                     and (role in ("canary", "retiring", "baseline") or not keep_primaries),
+                     processes)
     lease.release_run(Path(workdir), run_id)
     return lines
 
 
-def cleanup_session() -> list[int]:
+def cleanup_session(processes: ProcessRegistry) -> list[int]:
     """Stop every process this session started, except primaries kept by ``keep_primaries``."""
-    stopped = procs.cleanup_session()
-    if not procs.handing_over():  # an xdist worker leaves its leases to the controller
-        lease.release_held()
-    for pid, popen in list(_POPENS.items()):
-        if popen.poll() is None:
+    stopped = processes.cleanup()
+    if not processes.hand_over:  # an xdist worker leaves its leases to the controller
+        lease.release_held(processes)
+    for started in processes.remaining():
+        popen = started.popen
+        if popen is not None and popen.poll() is None:
             # A primary kept serving after this session, on purpose: detach it, so that the
             # interpreter does not warn "subprocess ... is still running" on the way out.
-            popen._child_created = False  # type: ignore[attr-defined]
-        del _POPENS[pid]
+            popen._child_created = False
+        processes.forget(started.pid)
     return stopped
 
 
@@ -425,7 +430,7 @@ def _retire_leftovers(ctx: StageContext) -> None:
         for role, _ in leftovers:
             st.put(data, ctx.stage, ctx.service, role, None)
     for role, inst in leftovers:
-        note = _stop(inst)
+        note = _stop(inst, ctx.processes)
         ctx.say(f"deployment: stopped the {role} {inst.get('tag')} (pid {inst.get('pid')}{note}) "
                 "left by an earlier run")
 
@@ -456,7 +461,8 @@ def _stopped(ctx: StageContext, role: str, inst: dict[str, Any], when: str = "")
     pid = int(inst["pid"])
     if procs.alive(pid, inst.get("start_ticks")):
         return None
-    popen = _POPENS.get(pid)
+    started = ctx.processes.get(pid)
+    popen = started.popen if started is not None else None
     code = popen.poll() if popen is not None else None
     how = ("" if code is None else f", killed by {signal.Signals(-code).name}" if code < 0
            else f", exit status {code}")
@@ -490,16 +496,15 @@ def _live(workdir: Path, stage: str, service: str, role: str) -> dict[str, Any] 
     return None
 
 
-def _stop(inst: dict[str, Any]) -> str:
+def _stop(inst: dict[str, Any], processes: ProcessRegistry) -> str:
     """Stop an instance and everything it started; says what it had left behind, if anything."""
     pid = int(inst["pid"])
     ticks, tag = inst.get("start_ticks"), inst.get("proc_tag")
     behind = procs.left_behind(pid, start_ticks=ticks, tag=tag)
     procs.stop_pid(pid, start_ticks=ticks, tag=tag)
-    procs.forget(pid)
-    popen = _POPENS.pop(pid, None)
-    if popen is not None:
-        popen.poll()
+    started = processes.forget(pid)
+    if started is not None and started.popen is not None:
+        started.popen.poll()
     return (f"; it had exited and left {len(behind)} process(es) behind, now stopped: "
             f"{procs.describe_pids(behind)}" if behind else "")
 
@@ -581,10 +586,9 @@ def _start(ctx: StageContext, role: str, image: str, tag: str) -> dict[str, Any]
             )
         except OSError as exc:
             raise DeployError(f"cannot start {what}: {argv[0]}: {exc.strerror or exc}") from None
-    _POPENS[popen.pid] = popen
-    procs.track(procs.Started(popen.pid, role, on_stop=lambda pid: st.drop_pid(ctx.workdir, pid),
-                              handed_over=lambda pid: st.recorded(ctx.workdir, pid),
-                              tag=proc_tag))
+    ctx.processes.track(procs.Started(popen.pid, role, on_stop=lambda pid: st.drop_pid(ctx.workdir, pid),
+                                      handed_over=lambda pid: st.recorded(ctx.workdir, pid),
+                                      tag=proc_tag, popen=popen))
     url = f"http://127.0.0.1:{port}"
     health = url + "/" + str(ctx.settings.health_path or "/").lstrip("/")
     why = procs.wait_ready(health, lambda: popen.poll() is None, float(ctx.settings.deploy_timeout))
@@ -592,8 +596,7 @@ def _start(ctx: StageContext, role: str, image: str, tag: str) -> dict[str, Any]
         code = popen.poll()
         behind = procs.left_behind(popen.pid, tag=proc_tag) if code is not None else set()
         procs.stop_pid(popen.pid, tag=proc_tag)
-        procs.forget(popen.pid)
-        _POPENS.pop(popen.pid, None)
+        ctx.processes.forget(popen.pid)
         code = popen.wait() if code is None else code
         if why == "exited":
             reason = f"the build exited with code {code} before {health} answered"
@@ -612,7 +615,7 @@ def _start(ctx: StageContext, role: str, image: str, tag: str) -> dict[str, Any]
         )
     return {
         "pid": popen.pid,
-        "run": procs.RUN_ID,
+        "run": ctx.processes.run_id,
         "start_ticks": procs.process_start_ticks(popen.pid),
         "port": port,
         "url": url,

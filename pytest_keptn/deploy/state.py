@@ -10,22 +10,21 @@
 
 Each instance records ``pid``, ``start_ticks`` (to detect a recycled pid), ``port``, ``url``,
 ``image``, ``tag``, ``strategy``, ``started`` (UTC ISO time), ``log`` and ``deployer``.
-Writers hold an exclusive ``fcntl`` lock on ``deploy-state.json.lock`` and replace the file
+Writers hold an exclusive lock on ``deploy-state.json.lock`` and replace the file
 atomically, so two pytest processes (two CI jobs on one runner) never interleave.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_keptn._atomic import write_json
 from pytest_keptn.errors import DeployError
+from pytest_keptn.system.files import file_lock, write_json
 
 STATE_FILE = "deploy-state.json"
 
@@ -77,20 +76,17 @@ def locked(workdir: Path) -> Iterator[State]:
     """Read-modify-write the state under an exclusive lock; the yielded dict is written back."""
     workdir = Path(workdir)
     lock_path = workdir / (STATE_FILE + ".lock")
+    held = contextlib.ExitStack()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        lock = open(lock_path, "a+")
+        held.enter_context(file_lock(lock_path))
     except OSError as exc:
         raise DeployError(f"cannot use the state folder: {exc.strerror or exc}",
                           file=str(lock_path)) from None
-    with lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            data = read(workdir)
-            yield data
-            _write(workdir, data)
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    with held:
+        data = read(workdir)
+        yield data
+        _write(workdir, data)
 
 
 def get(data: State, stage: str, service: str, role: str) -> Instance | None:

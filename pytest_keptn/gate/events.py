@@ -10,6 +10,7 @@ from typing import Any
 
 from pytest_keptn.errors import HistoryError
 from pytest_keptn.model import Window
+from pytest_keptn.system.files import atomic_write
 
 EVALUATION_FINISHED = "sh.keptn.event.evaluation.finished"
 SOURCE = "pytest-keptn"
@@ -76,9 +77,7 @@ def write_event(folder: Path, event: Mapping[str, Any]) -> Path:
     path = Path(folder) / name
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(event, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(path, json.dumps(event, indent=2, sort_keys=False) + "\n")
     except OSError as exc:
         raise HistoryError(f"cannot write event: {exc.strerror or exc}", file=str(path)) from None
     return path

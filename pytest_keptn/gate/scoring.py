@@ -14,9 +14,9 @@ from typing import Any
 from pytest_keptn.errors import SpecError
 from pytest_keptn.gate.criteria import aggregate, compare, target
 from pytest_keptn.gate.live import LiveBaseline, LiveJudgement, LiveSamples, judge
-from pytest_keptn.model import SLIResult, SLIStatus, Window
+from pytest_keptn.model import COMPAT_087, SLIResult, SLIStatus, Window
 from pytest_keptn.spec.criteria import Criterion
-from pytest_keptn.spec.slo import COMPAT_087, SLO, Objective, TotalScore, load_slo
+from pytest_keptn.spec.slo import SLO, Objective, TotalScore, load_slo
 
 MISSING_MESSAGE = "no value received from SLI provider"
 

@@ -45,10 +45,10 @@ from typing import IO, Any
 
 import pytest
 
-from pytest_keptn.deploy import procs
 from pytest_keptn.errors import LoadError
 from pytest_keptn.extras import LOCUST
 from pytest_keptn.model import LoadResult, StageContext, Window
+from pytest_keptn.system import processes as procs
 
 WORKER_WAIT = 120.0
 # How long a phase that runs the locustfile's own code may take (--keptn-locust-hang-timeout):
@@ -190,7 +190,7 @@ def run_locust(
             stdin=subprocess.DEVNULL, text=True, start_new_session=True,
             env=procs.tagged_env(tag),
         )
-    procs.track(procs.Started(child.pid, "load", tag=tag))
+    ctx.processes.track(procs.Started(child.pid, "load", tag=tag))
     hang = float(settings.locust_hang_timeout or DEFAULT_HANG_TIMEOUT)
     phase, limit = "start", hang
     since = time.monotonic()
@@ -264,7 +264,7 @@ def run_locust(
             except subprocess.TimeoutExpired:
                 pass
         procs.stop_pid(child.pid, timeout=2.0, tag=tag)
-        procs.forget(child.pid)
+        ctx.processes.forget(child.pid)
         child.poll()
         go_file.unlink(missing_ok=True)
     if error is not None:

@@ -12,7 +12,7 @@ from dataclasses import replace
 import httpx
 
 from pytest_keptn.errors import ProviderError
-from pytest_keptn.model import SLIResult, SLIStatus
+from pytest_keptn.model import COMPAT_087, SLIResult, SLIStatus
 
 
 def promql_string(value: str) -> str:
@@ -42,7 +42,7 @@ class PrometheusOutage(ProviderError):
         """What an indicator whose query could not be asked gets."""
         result = SLIResult(metric=metric, value=0.0, success=False, status=self.status,
                            message=f"{self.message}: {query}", query=query)
-        return compat_087(result) if compat == "0.8.7" else result
+        return compat_087(result) if compat == COMPAT_087 else result
 
 
 def is_prom_timeout(response: httpx.Response) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from pytest_keptn.errors import ProviderError
-from pytest_keptn.model import SLIResult, SLIStatus
+from pytest_keptn.model import COMPAT_087, SLIResult, SLIStatus
 from pytest_keptn.prometheus.answers import (
     PrometheusOutage,
     compat_087,
@@ -211,9 +211,9 @@ class PrometheusClient:
         compat: str | None = None,
     ) -> SLIResult:
         """Run an instant query at ``at``; never raises for Prometheus-side problems."""
-        first = compat == "0.8.7"  # Keptn 0.8.7 silently takes the first of several series
+        first = compat == COMPAT_087  # Keptn 0.8.7 silently takes the first of several series
         result = self._query(promql, at, metric=metric, aggregate=aggregate, first=first)
-        if compat == "0.8.7":
+        if compat == COMPAT_087:
             result = compat_087(result)
         return self._scrubbed(result)
 
@@ -400,7 +400,7 @@ class PrometheusClient:
             (heavy if _SUBQUERY.search(item[1]) else light).append(item)
         for group, limit in ((heavy, min(self.batch_size, SUBQUERY_BATCH_SIZE)),
                              (light, self.batch_size)):
-            size = 1 if compat == "0.8.7" else limit
+            size = 1 if compat == COMPAT_087 else limit
             count = -(-len(group) // size)  # batches of equal size: 120 by 50 is 40+40+40
             batches += [group[i::count] for i in range(count)]
 

@@ -37,12 +37,12 @@ from typing import Any
 
 import httpx
 
-from pytest_keptn._atomic import write_json
-from pytest_keptn.deploy import procs
 from pytest_keptn.errors import ConfigError, DeployError, KeptnError, ProviderError
 from pytest_keptn.model import TargetRegistry
 from pytest_keptn.prometheus.answers import regex_literal
 from pytest_keptn.prometheus.client import PrometheusClient, client_from_settings
+from pytest_keptn.system import processes as procs
+from pytest_keptn.system.files import write_json
 
 OWNER, START_TICKS, SINCE = "__meta_keptn_pid", "__meta_keptn_start_ticks", "__meta_keptn_since"
 RECORD = "prometheus-file-sd.txt"  # in the state dir: the files ``stop`` cleans up

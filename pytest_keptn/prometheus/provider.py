@@ -11,7 +11,7 @@ import pytest
 
 from pytest_keptn.errors import KeptnError, ProviderError
 from pytest_keptn.gate.live import LiveBaseline
-from pytest_keptn.model import LoadResult, SLIResult, SLIStatus, StageContext, Window
+from pytest_keptn.model import COMPAT_087, LoadResult, SLIResult, SLIStatus, StageContext, Window
 from pytest_keptn.prometheus.answers import PrometheusOutage
 from pytest_keptn.prometheus.client import PrometheusClient, client_from_settings
 from pytest_keptn.prometheus.render import builtin_query, ratio_numerator, render_query
@@ -147,7 +147,7 @@ class PrometheusSLIProvider:
                     stale = str(exc)
             waited = time.monotonic() - began
             fetched = client.query_many(queries, window.end, compat=compat)
-            if compat != "0.8.7":
+            if compat != COMPAT_087:
                 fetched.update(_explain_empty_ratios(client, fetched, window))
             ctx.say(f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'} answered in "
                     f"{time.monotonic() - began - waited:.2f}s (freshness wait {waited:.2f}s)")

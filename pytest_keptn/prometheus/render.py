@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 
 from pytest_keptn.errors import ProviderError
-from pytest_keptn.model import Window
+from pytest_keptn.model import COMPAT_087, Window
 
 BUILTIN_INDICATORS = (
     "throughput",
@@ -275,7 +275,7 @@ def builtin_query(
         return f"sum(rate(http_requests_total{{{f}}}[{d}]))"
     if name == "error_rate":
         errors = f"sum(rate(http_requests_total{{{f},status!~'2..'}}[{d}]))"
-        if compat != "0.8.7":
+        if compat != COMPAT_087:
             errors = f"({errors} or vector(0))"
         return f"{errors}/sum(rate(http_requests_total{{{f}}}[{d}]))"
     quantile = "0." + name[-2:]

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,23 +31,11 @@ import httpx
 
 from pytest_keptn.errors import ProviderError
 from pytest_keptn.model import TargetRegistry
+from pytest_keptn.system.files import atomic_write
+from pytest_keptn.system.processes import free_port, log_tail
 
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
 
 def _job_file(job: str) -> str:
@@ -165,7 +152,7 @@ class EmbeddedPrometheus(TargetRegistry):
         log_dir = self.workdir if self.workdir is not None else self.folder
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between check and use
-            self.port = _free_port()
+            self.port = free_port()
             self.log_path = log_dir / f"prometheus-{self.port}.log"
             began = time.monotonic()
             with open(self.log_path, "wb") as log:
@@ -188,7 +175,7 @@ class EmbeddedPrometheus(TargetRegistry):
                 self.start_to_ready_seconds = time.monotonic() - began
                 self._watch()
                 return self
-            last_error = _tail(self.log_path)
+            last_error = log_tail(self.log_path)
             rc = self._proc.poll()
             self._terminate()
             if rc is None or "address already in use" not in last_error:
@@ -315,9 +302,8 @@ class EmbeddedPrometheus(TargetRegistry):
 
     def _write_job(self, job: str) -> None:
         path = self.sd_dir / _job_file(job)
-        tmp = path.with_suffix(".tmp")  # does not match *.json: Prometheus never reads it half-written
-        tmp.write_text(json.dumps([self._targets[job]]))
-        os.replace(tmp, path)
+        # the temporary file matches no *.json: Prometheus never reads it half-written
+        atomic_write(path, json.dumps([self._targets[job]]))
 
     def wait_targets_up(self, jobs: Sequence[str] | None = None, timeout: float = 15.0) -> None:
         """Wait until every target of ``jobs`` (default: all registered) is scraped with health up."""
@@ -346,7 +332,7 @@ class EmbeddedPrometheus(TargetRegistry):
                             state[job] = bad[0] if bad else ""
                 if not self.running:
                     raise ProviderError(
-                        f"the embedded Prometheus exited (log: {_tail(self.log_path) if self.log_path else ''})",
+                        f"the embedded Prometheus exited (log: {log_tail(self.log_path) if self.log_path else ''})",
                         field="prometheus",
                     )
                 down = {j: s for j, s in state.items() if s}

@@ -19,6 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_keptn.report import wording
+from pytest_keptn.report.wording import (
+    criterion_shape,
+    format_number,
+    format_percent,
+    target_text,
+    without_basis,
+)
+
 __all__ = ["HistoryEntry", "StageReport", "format_percent", "render_html"]
 
 STATUSES = ("pass", "warning", "fail", "info")
@@ -65,22 +74,6 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def format_number(value: object) -> str:
-    """Compact, stable number text: 1, 0.0052, 1.234e+06; non-numbers as given."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "–" if value is None else str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4g}"
-
-
-def format_percent(value: float) -> str:
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
-
-
 def _status(value: object) -> str:
     text = str(value or "").lower()
     return text if text in STATUSES else "none"
@@ -116,28 +109,18 @@ def _targets(row: Mapping[str, Any] | None, key: str) -> list[Mapping[str, Any]]
     return [t for t in targets if isinstance(t, Mapping)]
 
 
-_OPERATOR = re.compile(r"^\s*(<=|>=|<|>|=)?\s*([+-]?)\s*([0-9.eE+-]*)\s*(%?)\s*$")
+def _shape(target: Mapping[str, Any]) -> tuple[str, bool]:
+    return criterion_shape(str(target.get("criteria", "")))
 
 
-def _split_criterion(criteria: str) -> tuple[str, bool]:
-    """(operator, relative?) of a criterion string such as ``<=+10%`` or ``>=-80%`` or ``<1``."""
-    m = _OPERATOR.match(criteria)
-    if not m:
-        return "=", False
-    return m.group(1) or "=", bool(m.group(2) or m.group(4))
+def _no_basis(target: Mapping[str, Any]) -> bool:
+    return without_basis(str(target.get("criteria", "")), target.get("targetValue"),
+                         bool(target.get("violated")))
 
 
-def without_basis(target: Mapping[str, Any]) -> bool:
-    """A relative criterion Keptn 0.8 found nothing to compare with: satisfied, targetValue 0."""
-    relative = _split_criterion(str(target.get("criteria", "")))[1]
-    return relative and target.get("targetValue") == 0 and not target.get("violated")
-
-
-def target_text(target: Mapping[str, Any]) -> str:
-    if without_basis(target):
-        return "no comparison basis"
-    operator, _ = _split_criterion(str(target.get("criteria", "")))
-    return f"{operator} {format_number(target.get('targetValue'))}"
+def _target(target: Mapping[str, Any]) -> str:
+    return target_text(str(target.get("criteria", "")), target.get("targetValue"),
+                       bool(target.get("violated")))
 
 
 def _targets_html(targets: list[Mapping[str, Any]], none_text: str) -> str:
@@ -151,7 +134,7 @@ def _targets_html(targets: list[Mapping[str, Any]], none_text: str) -> str:
         )
         items.append(
             f'<li class="{"kq-violated" if violated else "kq-met"}">'
-            f"<code>{esc(t.get('criteria', ''))}</code> → {esc(target_text(t))} {mark}</li>"
+            f"<code>{esc(t.get('criteria', ''))}</code> → {esc(_target(t))} {mark}</li>"
         )
     return f'<ul class="kq-targets">{"".join(items)}</ul>'
 
@@ -160,7 +143,7 @@ def _targets_title(label: str, targets: list[Mapping[str, Any]]) -> str:
     if not targets:
         return ""
     parts = [
-        f"{t.get('criteria', '')} ({target_text(t)}){' violated' if t.get('violated') else ''}"
+        f"{t.get('criteria', '')} ({_target(t)}){' violated' if t.get('violated') else ''}"
         for t in targets
     ]
     return f"\n{label}: " + ", ".join(parts)
@@ -183,13 +166,13 @@ def _band(targets: list[Mapping[str, Any]]) -> Band | None:
     seen = False
     for t in targets:
         target = t.get("targetValue")
-        if without_basis(t):
+        if _no_basis(t):
             continue
         if isinstance(target, bool) or not isinstance(target, int | float):
             continue
         if not math.isfinite(target):
             continue
-        operator, _ = _split_criterion(str(t.get("criteria", "")))
+        operator, _ = _shape(t)
         seen = True
         if operator in ("<", "<="):
             high = min(high, float(target))
@@ -201,7 +184,7 @@ def _band(targets: list[Mapping[str, Any]]) -> Band | None:
 
 
 def _absolute_only(targets: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [t for t in targets if not _split_criterion(str(t.get("criteria", "")))[1]]
+    return [t for t in targets if not _shape(t)[1]]
 
 
 # --- the model the page is drawn from -----------------------------------------------------------
@@ -246,26 +229,15 @@ def _short_time(text: str) -> str:
 
 
 def verdict(stage: StageReport) -> str:
-    """One line: ``hardening: fail, score 33.3% < 75% (warning)``."""
+    """One line: ``hardening: fail, score 33.3% < 75% (warning)`` (see report.wording)."""
     if not indicator_results(stage.data) and not stage.result:
         return f"{stage.stage}: no evaluation"
-    score = format_percent(stage.score)
-    passing = format_percent(stage.pass_threshold)
-    head = f"{stage.stage}: {stage.result or 'none'}, score {score}%"
-    if stage.result == "pass":
-        return f"{head} ≥ {passing}% (pass)"
-    if stage.result == "warning":
-        warning = format_percent(stage.warning_threshold or 0.0)
-        return f"{head} < {passing}% (pass), ≥ {warning}% (warning)"
     key_failed = [
         _display(r, _metric(r)) for r in indicator_results(stage.data)
         if r.get("keySli") and _status(r.get("status")) == "fail"
     ]
-    if key_failed and stage.score >= (stage.warning_threshold or stage.pass_threshold):
-        return f"{head}, key SLI failed: {', '.join(key_failed)}"
-    if stage.warning_threshold is not None:
-        return f"{head} < {format_percent(stage.warning_threshold)}% (warning)"
-    return f"{head} < {passing}% (pass)"
+    return wording.verdict(stage.stage, stage.result or "none", stage.score,
+                           stage.pass_threshold, stage.warning_threshold, key_failed=key_failed)
 
 
 def _badge(status: str, text: str | None = None) -> str:
@@ -308,7 +280,7 @@ def _basis(stage: StageReport, metric: str, row: Mapping[str, Any]) -> str:
     if metric in stage.basis:
         return esc(stage.basis[metric])
     targets = _targets(row, "passTargets") + _targets(row, "warningTargets")
-    if any(_split_criterion(str(t.get("criteria", "")))[1] for t in targets):
+    if any(_shape(t)[1] for t in targets):
         evaluation = stage.data.get("evaluation", {})
         compared = evaluation.get("comparedEvents") if isinstance(evaluation, Mapping) else None
         n = len(compared) if isinstance(compared, list) else 0

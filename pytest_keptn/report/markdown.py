@@ -9,14 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_keptn.report.html import (
-    StageReport,
-    format_number,
-    indicator_results,
-    target_text,
-    verdict,
-    without_basis,
-)
+from pytest_keptn.report.html import StageReport, indicator_results, verdict
+from pytest_keptn.report.wording import format_number, target_text
 
 __all__ = ["render_markdown", "summary_path", "write_markdown_summary"]
 
@@ -41,8 +35,9 @@ def _targets(row: Mapping[str, Any], key: str) -> str:
     for t in targets:
         if not isinstance(t, Mapping):
             continue
-        target = target_text(t).split(" ", 1)[-1] if not without_basis(t) else "no basis"
-        text = f"{t.get('criteria', '')} ({target})"
+        criteria = str(t.get("criteria", ""))
+        target = target_text(criteria, t.get("targetValue"), bool(t.get("violated")))
+        text = f"{criteria} ({target})"
         parts.append(f"~~{cell(text)}~~" if t.get("violated") else cell(text))
     return ", ".join(parts) or "–"
 

@@ -1,91 +1,51 @@
-"""What the terminal shows of a gate: a failing objective in its own words, targets, values."""
+"""What the terminal shows of a failing objective: value, criteria and targets, comparison
+basis and query, in the words of :mod:`pytest_keptn.report.wording`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_keptn.report.wording import basis_selection, basis_text, format_number, target_text
 
 if TYPE_CHECKING:
+    from pytest_keptn.gate.record import EvaluationRecord
+    from pytest_keptn.gate.scoring import IndicatorResult
     from pytest_keptn.spec.slo import Objective
 
 
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-NO_BASIS = "no earlier evaluation to compare with"
-
-
-def _relative(criteria: object) -> bool:
-    from pytest_keptn.spec.criteria import parse_criterion
-
-    try:
-        return parse_criterion(str(criteria)).relative
-    except ValueError:
-        return False
-
-
-def targets_text(targets: Sequence[Mapping[str, Any]] | None, compared: bool = True) -> str:
-    """Each criterion with its computed target; a relative one that had no earlier value to
-    compare with says so instead of showing Keptn's placeholder target 0."""
-    if not targets:
-        return "-"
-    return ", ".join(
-        f"{t.get('criteria')} ({NO_BASIS})" if not compared and _relative(t.get("criteria"))
-        else f"{t.get('criteria')} (target {format_value(t.get('targetValue'))}"
-        f"{', violated' if t.get('violated') else ''})"
-        for t in targets
-    )
-
-
 def explain_objective(
-    stage: str, objective: Objective, row: Mapping[str, Any], evaluation: Mapping[str, Any]
+    stage: str, objective: Objective, row: IndicatorResult, record: EvaluationRecord
 ) -> str:
     """A failing objective, in its own words: value, criteria and targets, basis, query."""
-    value = row.get("value", {})
     lines = [
         f"{stage}: objective {objective.sli}"
         + (f" ({objective.display_name})" if objective.display_name else "")
-        + f" failed: score {format_value(row.get('score'))} of weight {objective.weight}"
+        + f" failed: score {format_number(row.score)} of weight {objective.weight}"
         + (", KEY SLI (the whole gate fails)" if objective.key_sli else ""),
     ]
-    if value.get("success", True):
-        lines.append(f"  value:    {format_value(value.get('value'))}")
+    if row.success:
+        lines.append(f"  value:    {format_number(row.value)}")
     else:
-        lines.append(f"  value:    none ({value.get('message') or 'retrieval failed'})")
-    compared = bool(evaluation.get("compared_values", {}).get(objective.sli))
-    for label, key in (("pass", "passTargets"), ("warning", "warningTargets")):
-        targets = row.get(key)
+        lines.append(f"  value:    none ({row.message or 'retrieval failed'})")
+    compared = bool(record.compared_values.get(objective.sli))
+    for label, targets in (("pass", row.pass_targets), ("warning", row.warning_targets)):
         if targets:
             lines.append(f"  {label + ':':9} " + "; ".join(
-                f"{t.get('criteria')} -> {NO_BASIS}, ok"
-                if not compared and _relative(t.get("criteria")) else
-                f"{t.get('criteria')} -> target {format_value(t.get('targetValue'))} "
-                f"{'VIOLATED' if t.get('violated') else 'ok'}" for t in targets))
-    basis = evaluation.get("basis", {})
-    values = evaluation.get("compared_values", {}).get(objective.sli, [])
-    ids = basis.get("compared_events", [])
-    if ids:
-        lines.append(
-            f"  compared: {basis.get('aggregate_function')} of {len(values)} value(s) "
-            f"{[float(v) for v in values]} from {len(ids)} earlier evaluation(s) "
-            f"({basis_selection(basis)}): {', '.join(ids)}"
-        )
-    else:
-        lines.append("  compared: no earlier evaluation (relative criteria are satisfied)")
-    query = evaluation.get("queries", {}).get(objective.sli)
+                f"{t.criteria} -> {target_text(t.criteria, t.target_value, t.violated, compared)} "
+                f"{'VIOLATED' if t.violated else 'ok'}" for t in targets))
+    lines.append(f"  compared: {objective_basis(record, objective.sli)}")
+    query = record.queries.get(objective.sli)
     if query:
         lines.append(f"  query:    {query}")
-    for warning in evaluation.get("warnings", {}).get(objective.sli, []):
+    for warning in record.warnings.get(objective.sli, ()):
         lines.append(f"  prometheus warning: {warning}")
     return "\n".join(lines)
 
 
-def basis_selection(basis: Mapping[str, Any]) -> str:
-    """How the comparison basis was chosen: the slo.yaml's comparison, or pinned."""
-    how = str(basis.get("compare_with"))
-    if how.startswith("pinned"):
-        return how
-    return f"{how}, include_result_with_score={basis.get('include_result_with_score')}"
+def objective_basis(record: EvaluationRecord, sli: str) -> str:
+    """What an objective's relative criteria were compared with, and which evaluations."""
+    basis = record.basis
+    text = basis_text(basis.aggregate_function, record.compared_values.get(sli, ()),
+                      len(basis.compared_events),
+                      basis_selection(basis.compare_with, basis.include_result_with_score))
+    return f"{text}: {', '.join(basis.compared_events)}" if basis.compared_events else text

@@ -4,16 +4,17 @@ lighthouse did, record it in the history and as an ``evaluation.finished`` event
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_keptn.errors import HistoryError, KeptnError
 from pytest_keptn.gate.events import evaluation_finished_event, write_event
+from pytest_keptn.gate.record import Basis, EvaluationRecord
 from pytest_keptn.gate.scoring import evaluate
 from pytest_keptn.gate.timeframe import resolve_window
 from pytest_keptn.model import SLIResult, SLIStatus, Window
+from pytest_keptn.report.wording import record_verdict
 from pytest_keptn.run.state import SequenceState
 from pytest_keptn.run.tasks import TaskCall, TaskResult
 
@@ -100,32 +101,29 @@ def evaluation_task(call: TaskCall) -> TaskResult:
         write_event(Path(settings.events), event)
     call.hook.pytest_keptn_evaluation_finished(ctx=ctx, evaluation=evaluation, event=event)
     comparison = plan.slo.comparison
-    basis_ids = list(evaluation.compared_events)
-    state.evaluation = {
-        "id": event_id,
-        "data": data,
-        "result": evaluation.result,
-        "score": evaluation.score,
-        "pass_threshold": evaluation.pass_threshold,
-        "warning_threshold": evaluation.warning_threshold,
-        "key_sli_failed": evaluation.key_sli_failed,
-        "queries": {m: r.query for m, r in results.items() if r.query},
-        "sli_status": {m: str(r.status) for m, r in results.items()},
-        "warnings": {m: list(r.warnings) for m, r in results.items() if r.warnings},
-        "basis": {
-            "compare_with": "pinned (--keptn-baseline)" if call.pinned is not None
+    state.evaluation = EvaluationRecord(
+        id=event_id,
+        result=evaluation.result,
+        score=evaluation.score,
+        pass_threshold=evaluation.pass_threshold,
+        warning_threshold=evaluation.warning_threshold,
+        key_sli_failed=evaluation.key_sli_failed,
+        basis=Basis(
+            compare_with="pinned (--keptn-baseline)" if call.pinned is not None
             else comparison.compare_with,
-            "include_result_with_score": comparison.include_result_with_score,
-            "number_of_comparison_results": comparison.n,
-            "aggregate_function": comparison.aggregate_function,
-            "compared_events": basis_ids,
-        },
-        "compared_values": {
-            r.sli: list(r.compared_values) for r in evaluation.indicator_results
-        },
-        "window": [Window.keptn_time(window.start), Window.keptn_time(window.end)],
-    }
-    verdict = verdict_line(stage, state.evaluation)
+            include_result_with_score=comparison.include_result_with_score,
+            number_of_comparison_results=comparison.n,
+            aggregate_function=comparison.aggregate_function,
+            compared_events=tuple(evaluation.compared_events),
+        ),
+        data=data,
+        queries={m: r.query for m, r in results.items() if r.query},
+        sli_status={m: str(r.status) for m, r in results.items()},
+        warnings={m: tuple(r.warnings) for m, r in results.items() if r.warnings},
+        compared_values={r.sli: tuple(r.compared_values) for r in evaluation.indicator_results},
+        window=(Window.keptn_time(window.start), Window.keptn_time(window.end)),
+    )
+    verdict = record_verdict(stage, state.evaluation)
     if history_error is not None:
         return "fail", f"{verdict}; not recorded in the history: {history_error}"
     return evaluation.result, verdict
@@ -150,18 +148,3 @@ def merge_sli_answers(
             message="no value received from SLI provider",
         )
     return out
-
-
-def verdict_line(stage: str, evaluation: Mapping[str, Any]) -> str:
-    result, score = evaluation["result"], float(evaluation["score"])
-    pass_t, warn_t = evaluation["pass_threshold"], evaluation["warning_threshold"]
-    if result == "pass":
-        tail = f">= {pass_t:g}% (pass)"
-    elif result == "warning":
-        tail = f"< {pass_t:g}% (pass), >= {warn_t:g}% (warning)"
-    elif warn_t is not None:
-        tail = f"< {warn_t:g}% (warning)"
-    else:
-        tail = f"< {pass_t:g}% (pass)"
-    key = ", a key SLI failed" if evaluation.get("key_sli_failed") else ""
-    return f"{stage}: {result}, score {score:.1f}% {tail}{key}"

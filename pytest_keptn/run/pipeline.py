@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_keptn.deploy.procs import shielded
 from pytest_keptn.errors import KeptnError
 from pytest_keptn.model import StageContext, TargetRegistry
 from pytest_keptn.run import tasks
@@ -31,6 +30,7 @@ from pytest_keptn.run.evaluation import evaluation_task
 from pytest_keptn.run.plan import RunPlan
 from pytest_keptn.run.state import SequenceState, StateStore, TaskOutcome
 from pytest_keptn.run.tasks import TaskCall, TaskResult
+from pytest_keptn.system.processes import ProcessRegistry, shielded
 
 if TYPE_CHECKING:
     from pytest_keptn.config import Settings
@@ -58,6 +58,8 @@ class Resources(Protocol):
     def targets(self) -> TargetRegistry: ...
     def prometheus_url(self) -> str | None: ...
     def user_test_failures(self, stage: str) -> list[str]: ...
+    @property
+    def processes(self) -> ProcessRegistry: ...
 
 
 class Pipeline:
@@ -107,6 +109,7 @@ class Pipeline:
                 prometheus_url=self.resources.prometheus_url(),
                 targets=self.resources.targets(),
                 progress=lambda line, _s=stage: self.say(_s, line),
+                processes=self.resources.processes,
             )
             self._contexts[stage] = ctx
         return ctx

@@ -120,7 +120,7 @@ def _stage_plan(settings: Settings, root: Path, stage: Stage) -> StagePlan:
                 file=str(root / "shipyard.yaml"), field=f"stages[{stage.name}]",
             )
         slo = load_slo(slo_path, compat=settings.compat)
-        if not slo.objectives and settings.compat != "0.8.7":
+        if not slo.objectives and not settings.compat_087:
             # Keptn 0.8.7 passes such a gate with score 100; we refuse to.
             raise SpecError(f"no objectives, but stage {stage.name!r} evaluates with it",
                             file=str(slo_path), field="objectives")

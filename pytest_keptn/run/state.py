@@ -3,16 +3,17 @@ folder, where every xdist worker reads the same outcome."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_keptn.gate.record import EvaluationRecord
 from pytest_keptn.model import Deployment, Instance, LoadResult, Window
+from pytest_keptn.system.files import atomic_write, file_lock
 
 
 @dataclass
@@ -35,7 +36,7 @@ class SequenceState:
     deployment: Deployment | None = None
     load: LoadResult | None = None
     window: tuple[str, str] | None = None
-    evaluation: dict[str, Any] | None = None  # see run.evaluation.evaluate
+    evaluation: EvaluationRecord | None = None  # see run.evaluation.evaluation_task
     rolled_back: bool = False
     rollback_note: str = ""  # what the rollback did, in the deployer's words
     triggered_by: str = ""
@@ -57,9 +58,11 @@ class SequenceState:
         return graded[-1] if graded else "pass"
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["tasks"] = [asdict(t) for t in self.tasks]
         data["deployment"] = deployment_to_json(self.deployment) if self.deployment else None
         data["load"] = load_to_json(self.load) if self.load else None
+        data["evaluation"] = self.evaluation.to_json() if self.evaluation else None
         return data
 
     @classmethod
@@ -72,6 +75,8 @@ class SequenceState:
             data["deployment"] = deployment_from_json(data["deployment"])
         if data.get("load") is not None:
             data["load"] = load_from_json(data["load"])
+        if data.get("evaluation") is not None:
+            data["evaluation"] = EvaluationRecord.from_json(data["evaluation"])
         return cls(**data)
 
 
@@ -143,21 +148,12 @@ class StateStore:
 
     def save(self, state: SequenceState) -> None:
         path = self._file(state.stage, state.sequence)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state.to_json(), default=str))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(state.to_json(), default=str))
         self._parsed[path] = (_file_key(path), state)
 
-    @contextmanager
-    def locked(self, stage: str, sequence: str) -> Iterator[None]:
-        path = self.rundir / f"{stage}.{sequence}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def locked(self, stage: str, sequence: str) -> AbstractContextManager[None]:
+        # no timeout: the holder is running the sequence's tasks (a deployment, a load test)
+        return file_lock(self.rundir / f"{stage}.{sequence}.lock")
 
 
 def _file_key(path: Path) -> tuple[int, int, int]:

@@ -16,6 +16,8 @@ from pytest_keptn.run.state import SequenceState
 from pytest_keptn.session.outcome import explain_sequence
 
 if TYPE_CHECKING:
+    from pytest_keptn.gate.record import EvaluationRecord
+    from pytest_keptn.gate.scoring import IndicatorResult, Target
     from pytest_keptn.session.session import KeptnSession
     from pytest_keptn.spec.slo import Objective
 
@@ -38,6 +40,10 @@ def step(action: Callable[[str], SequenceState], stage: str) -> SequenceState:
         return action(stage)
     except KeptnError as exc:
         raise PipelineFailure(str(exc)) from None
+
+
+def _targets_json(targets: tuple[Target, ...] | None) -> list[dict[str, Any]] | None:
+    return None if targets is None else [t.to_keptn() for t in targets]
 
 
 class ShipyardFile(pytest.File):
@@ -104,7 +110,7 @@ class KeptnItems:
         self.shipyard_path = keptn.root / "shipyard.yaml"
         self.walked = False  # pytest's walk reached shipyard.yaml (see pytest_collect_file)
         # stage -> (evaluation, its rows by SLI, occurrence of each objective's SLI), rows_of
-        self._rows: dict[str, tuple[dict[str, Any], dict[str, list[dict[str, Any]]], list[int]]] = {}
+        self._rows: dict[str, tuple[EvaluationRecord, dict[str, list[IndicatorResult]], list[int]]] = {}
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> ShipyardFile | None:
         if file_path != self.shipyard_path:
@@ -206,49 +212,46 @@ class KeptnItems:
                 if state.status == "not-triggered":
                     pytest.skip(f"{stage}: {why}")
                 pytest.skip(f"{stage}: not evaluated: {why or 'the sequence stopped before the evaluation'}")
-            row = self._find_row(state.evaluation, objective.sli, index, stage)
+            record = state.evaluation
+            row = self._find_row(record, objective.sli, index, stage)
             item = request.node
             if row is None:
                 raise GateFailure(
                     f"{stage}: objective {objective.sli}: no result row (Keptn 0.8.7 drops objectives "
                     "whose SLI has no value, but keeps their weight)"
                 )
-            status = str(row.get("status"))
-            item.stash[STATUS_KEY] = status
-            value = row.get("value", {})
+            item.stash[STATUS_KEY] = row.status
             props = [
                 ("keptn_stage", stage), ("keptn_sli", objective.sli),
-                ("keptn_value", value.get("value")), ("keptn_success", value.get("success")),
-                ("keptn_status", status), ("keptn_score", row.get("score")),
+                ("keptn_value", row.value), ("keptn_success", row.success),
+                ("keptn_status", row.status), ("keptn_score", row.score),
                 ("keptn_weight", objective.weight), ("keptn_key_sli", objective.key_sli),
-                ("keptn_pass_targets", json.dumps(row.get("passTargets"))),
-                ("keptn_warning_targets", json.dumps(row.get("warningTargets"))),
-                ("keptn_query", state.evaluation.get("queries", {}).get(objective.sli, "")),
+                ("keptn_pass_targets", json.dumps(_targets_json(row.pass_targets))),
+                ("keptn_warning_targets", json.dumps(_targets_json(row.warning_targets))),
+                ("keptn_query", record.queries.get(objective.sli, "")),
             ]
             item.user_properties.extend(props)
-            if status == "fail":
-                raise GateFailure(explain_objective(stage, objective, row, state.evaluation))
+            if row.status == "fail":
+                raise GateFailure(explain_objective(stage, objective, row, record))
 
         return check
 
-    def _find_row(self, evaluation: dict[str, Any], sli: str, index: int,
-                  stage: str) -> dict[str, Any] | None:
+    def _find_row(self, record: EvaluationRecord, sli: str, index: int,
+                  stage: str) -> IndicatorResult | None:
         """The result row of the stage's ``index``-th objective (an SLI may appear twice)."""
-        rows, occurrences = self._rows_of(stage, evaluation)
+        rows, occurrences = self._rows_of(stage, record)
         mine = rows.get(sli, [])
         occurrence = occurrences[index]
         return mine[occurrence] if occurrence < len(mine) else None
 
-    def _rows_of(self, stage: str, evaluation: dict[str, Any]
-                 ) -> tuple[dict[str, list[dict[str, Any]]], list[int]]:
+    def _rows_of(self, stage: str, record: EvaluationRecord
+                 ) -> tuple[dict[str, list[IndicatorResult]], list[int]]:
         """The evaluation's result rows by SLI, and for each objective of the stage how many
         earlier objectives share its SLI; built once per evaluation, not once per item."""
         cached = self._rows.get(stage)
-        if cached is not None and cached[0] is evaluation:
+        if cached is not None and cached[0] is record:
             return cached[1], cached[2]
-        rows: dict[str, list[dict[str, Any]]] = {}
-        for row in evaluation["data"]["evaluation"].get("indicatorResults") or []:
-            rows.setdefault(str(row.get("value", {}).get("metric")), []).append(row)
+        rows = record.rows_by_sli()
         slo = self.keptn.plans[stage].slo
         assert slo is not None
         seen: dict[str, int] = {}
@@ -256,7 +259,7 @@ class KeptnItems:
         for objective in slo.objectives:
             occurrences.append(seen.get(objective.sli, 0))
             seen[objective.sli] = occurrences[-1] + 1
-        self._rows[stage] = (evaluation, rows, occurrences)
+        self._rows[stage] = (record, rows, occurrences)
         return rows, occurrences
 
     def _sequence_check(self, stage: str, sequence: str) -> Any:

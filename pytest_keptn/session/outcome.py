@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_keptn.config import Settings
-from pytest_keptn.deploy import procs
 from pytest_keptn.report.html import HistoryEntry, StageReport
 from pytest_keptn.report.markdown import summary_path, write_markdown_summary
-from pytest_keptn.report.terminal import basis_selection, format_value, targets_text
-from pytest_keptn.run.evaluation import verdict_line
+from pytest_keptn.report.terminal import objective_basis
+from pytest_keptn.report.wording import format_number, record_verdict, targets_line
 from pytest_keptn.run.plan import RunPlan
 from pytest_keptn.run.state import SequenceState
 
 if TYPE_CHECKING:
+    from pytest_keptn.gate.record import EvaluationRecord
+    from pytest_keptn.gate.scoring import Target
     from pytest_keptn.session.session import KeptnSession
 
 
@@ -40,7 +41,8 @@ def decide(states: list[SequenceState], settings: Settings, plan: RunPlan) -> Ou
             continue
         if state.result == "fail":
             outcome.failed.append(f"{label}: {state.message or 'failed'}")
-        elif state.result == "warning" or (state.evaluation or {}).get("result") == "warning":
+        elif state.result == "warning" or (
+                state.evaluation is not None and state.evaluation.result == "warning"):
             outcome.warned.append(label)
             if settings.fail_on_warning:
                 outcome.failed.append(f"{label}: warning (--keptn-fail-on-warning)")
@@ -53,7 +55,7 @@ def finish_session(keptn: KeptnSession, session: pytest.Session, exitstatus: int
         pass
     elif exitstatus == pytest.ExitCode.INTERRUPTED:
         # Ctrl-C: no further task runs (no load, no release); the canary is removed.
-        keptn.pipeline.abort_all("terminated (SIGTERM)" if procs.TERMINATED
+        keptn.pipeline.abort_all("terminated (SIGTERM)" if keptn.terminated
                                  else "interrupted (KeyboardInterrupt)")
     else:
         keptn.pipeline.finish_all()
@@ -111,25 +113,13 @@ def stage_reports(keptn: KeptnSession, states: list[SequenceState]) -> list[Stag
         reports.append(StageReport(
             project=keptn.project, stage=state.stage, service=plan.service,
             image=keptn.settings.image, tag=keptn.settings.tag,
-            result=ev["result"], score=float(ev["score"]),
-            pass_threshold=float(ev["pass_threshold"]),
-            warning_threshold=ev["warning_threshold"], data=ev["data"], history=history,
-            queries=ev.get("queries", {}),
-            basis={m: basis_text(ev, m) for m in ev.get("compared_values", {})},
+            result=ev.result, score=ev.score, pass_threshold=ev.pass_threshold,
+            warning_threshold=ev.warning_threshold, data=dict(ev.data), history=history,
+            queries=dict(ev.queries),
+            basis={m: objective_basis(ev, m) for m in ev.compared_values},
             sequence_result=state.result or "", note=state.message,
         ))
     return reports
-
-
-def basis_text(evaluation: dict[str, Any], metric: str) -> str:
-    basis = evaluation.get("basis", {})
-    values = evaluation.get("compared_values", {}).get(metric, [])
-    ids = basis.get("compared_events", [])
-    if not ids:
-        return "no earlier evaluation to compare with"
-    shown = ", ".join(f"{v:g}" for v in values) or "none"
-    return (f"{basis.get('aggregate_function')} of {len(values)} value(s) [{shown}] from "
-            f"{len(ids)} earlier evaluation(s) ({basis_selection(basis)})")
 
 
 def explain_sequence(state: SequenceState) -> str:
@@ -154,33 +144,7 @@ def render_gate_tables(states: list[SequenceState], keptn: KeptnSession, outcome
             continue
         ev = state.evaluation
         if ev is not None:
-            rows = ev["data"]["evaluation"].get("indicatorResults") or []
-            table = [("objective", "value", "pass targets", "warning targets", "status", "score")]
-            failed_inside_pass = False
-            for row in rows:
-                value = row.get("value", {})
-                shown = format_value(value.get("value")) if value.get("success", True) else "no value"
-                compared = bool(ev.get("compared_values", {}).get(value.get("metric")))
-                table.append((
-                    str(value.get("metric")), shown,
-                    targets_text(row.get("passTargets"), compared),
-                    targets_text(row.get("warningTargets"), compared), str(row.get("status")),
-                    format_value(row.get("score")),
-                ))
-                if row.get("status") == "fail" and ev["result"] in ("pass", "warning"):
-                    failed_inside_pass = True
-            widths = [min(max(len(r[i]) for r in table), 60) for i in range(6)]
-            build = f"{keptn.settings.image}:{keptn.settings.tag}".strip(":")
-            out.append(f"{state.stage} ({keptn.plans[state.stage].service}"
-                       + (f", {build})" if build else ")"))
-            for i, r in enumerate(table):
-                out.append("  " + "  ".join(c[:60].ljust(w) for c, w in zip(r, widths, strict=True)))
-                if i == 0:
-                    out.append("  " + "  ".join("-" * w for w in widths))
-            out.append(verdict_line(state.stage, ev))
-            if failed_inside_pass:
-                out.append(f"  note: an objective failed inside a passing gate ({state.stage}: "
-                           f"{ev['result']})")
+            out.extend(_gate_table(state.stage, ev, keptn))
         tasks = ", ".join(f"{t.name} {t.result}" for t in state.tasks)
         out.append(f"{label}: {state.result} [{tasks}]" + (" (rolled back)" if state.rolled_back else ""))
     if outcome.failed:
@@ -190,3 +154,33 @@ def render_gate_tables(states: list[SequenceState], keptn: KeptnSession, outcome
     else:
         out.append("RESULT: pass")
     return out
+
+
+def _gate_table(stage: str, ev: EvaluationRecord, keptn: KeptnSession) -> list[str]:
+    table = [("objective", "value", "pass targets", "warning targets", "status", "score")]
+    failed_inside_pass = False
+    for row in ev.rows:
+        compared = bool(ev.compared_values.get(row.sli))
+        table.append((
+            row.sli, format_number(row.value) if row.success else "no value",
+            targets_line(_triples(row.pass_targets), compared),
+            targets_line(_triples(row.warning_targets), compared),
+            row.status, format_number(row.score),
+        ))
+        if row.status == "fail" and ev.result in ("pass", "warning"):
+            failed_inside_pass = True
+    widths = [min(max(len(r[i]) for r in table), 60) for i in range(6)]
+    build = f"{keptn.settings.image}:{keptn.settings.tag}".strip(":")
+    out = [f"{stage} ({keptn.plans[stage].service}" + (f", {build})" if build else ")")]
+    for i, r in enumerate(table):
+        out.append("  " + "  ".join(c[:60].ljust(w) for c, w in zip(r, widths, strict=True)))
+        if i == 0:
+            out.append("  " + "  ".join("-" * w for w in widths))
+    out.append(record_verdict(stage, ev))
+    if failed_inside_pass:
+        out.append(f"  note: an objective failed inside a passing gate ({stage}: {ev.result})")
+    return out
+
+
+def _triples(targets: tuple[Target, ...] | None) -> list[tuple[str, object, bool]] | None:
+    return None if targets is None else [(t.criteria, t.target_value, t.violated) for t in targets]

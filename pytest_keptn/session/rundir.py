@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pytest_keptn.deploy import procs
+from pytest_keptn.system import processes as procs
 
 PROGRESS_FILE = "progress.log"
 OWNER_FILE = "owner"

@@ -28,6 +28,7 @@ from pytest_keptn.run.state import SequenceState, StateStore
 from pytest_keptn.session import outcome
 from pytest_keptn.session.items import GateFailure, step
 from pytest_keptn.session.rundir import PROGRESS_FILE, new_rundir
+from pytest_keptn.system.processes import ProcessRegistry, Terminated
 
 
 class KeptnSession:
@@ -72,6 +73,10 @@ class KeptnSession:
         self._own_rundir = not (self.workerinput and "keptn_rundir" in self.workerinput)
         self.rundir = Path(self.workerinput["keptn_rundir"]) if self.workerinput and not \
             self._own_rundir else new_rundir()
+        # the processes this session starts; an xdist worker hands its canaries over to the
+        # run (the controller stops what is left at the end)
+        self.processes = ProcessRegistry(str(self.rundir), hand_over=self.is_worker)
+        self.terminated = False  # the session ended by SIGTERM (see pytest_keyboard_interrupt)
         self.pipeline = Pipeline(self.plan, settings, config.hook, StateStore(self.rundir), self,
                                  pinned)
 
@@ -101,13 +106,8 @@ class KeptnSession:
     def register_builtins(self) -> None:
         pm = self.config.pluginmanager
         if self.settings.deployer == "local":
-            from pytest_keptn.deploy import procs
             from pytest_keptn.deploy.local import LocalDeployer
 
-            if self.is_worker:
-                procs.hand_over(str(self.rundir))
-            else:
-                procs.set_run(str(self.rundir))
             pm.register(LocalDeployer(), "keptn-deployer-local")
         elif self.settings.deployer == "helm":
             from pytest_keptn.deploy.helm import HelmDeployer
@@ -265,6 +265,9 @@ class KeptnSession:
 
     # ---- the end of the session --------------------------------------------------
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.terminated = isinstance(excinfo.value, Terminated)
+
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         outcome.finish_session(self, session, exitstatus)
 
@@ -283,9 +286,9 @@ class KeptnSession:
         try:
             from pytest_keptn.deploy.local import cleanup_run, cleanup_session
 
-            cleanup_session()
+            cleanup_session(self.processes)
             if self.is_xdist_controller and self.settings.deployer == "local":
-                for line in cleanup_run(self.settings.state_path(self.root), str(self.rundir),
+                for line in cleanup_run(self.settings.state_path(self.root), self.processes,
                                         keep_primaries=self.settings.keep_primaries):
                     self.say(f"cleanup: {line}")
             if self.settings.prometheus_file_sd and self.settings.prometheus_url:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_keptn.errors import SpecError
+from pytest_keptn.model import COMPAT_087
 from pytest_keptn.spec._yaml import Fields, read_source
 from pytest_keptn.spec.names import name_problem
 
 API_VERSION = "spec.keptn.sh/0.2.0"
-COMPAT_087 = "0.8.7"
 # What helm-service 0.8.7 accepts (go-utils 0.8.5 ``GetDeploymentStrategy``: exact spelling;
 # ``duplicate`` and ``blue_green_service`` are the same strategy).
 DEPLOYMENT_STRATEGIES = ("direct", "duplicate", "blue_green_service", "user_managed")

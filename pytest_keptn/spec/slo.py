@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from pytest_keptn.errors import SpecError
+from pytest_keptn.model import COMPAT_087
 from pytest_keptn.spec._yaml import Fields, read_source
 from pytest_keptn.spec.criteria import (
     Criterion,
@@ -18,7 +19,6 @@ from pytest_keptn.spec.criteria import (
     parse_go_float,
 )
 
-COMPAT_087 = "0.8.7"
 AGGREGATE_FUNCTIONS = ("avg", "p50", "p90", "p95")
 
 

@@ -12,6 +12,7 @@ import pytest
 from pytest_keptn.config import Settings
 from pytest_keptn.deploy import local
 from pytest_keptn.model import StageContext, TargetRegistry
+from pytest_keptn.system.processes import default_registry
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 COMMAND = "{python} -m helloserver --port {port} --tag {tag}"
@@ -58,7 +59,7 @@ def make_ctx(project: Path) -> Iterator[Callable[..., StageContext]]:
 
     yield make
     local.stop_all(workdir)
-    local.cleanup_session()
+    local.cleanup_session(default_registry())
 
 
 def driver_env() -> dict[str, str]:

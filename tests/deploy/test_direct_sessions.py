@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_keptn.deploy import procs
+from pytest_keptn.system import processes as procs
 from tests.faults.runs import SERVICE, STAGE, Run, make_project, state, stop_all
 
 pytestmark = pytest.mark.slow

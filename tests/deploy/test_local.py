@@ -13,11 +13,12 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from pytest_keptn.deploy import local, procs
+from pytest_keptn.deploy import local
 from pytest_keptn.deploy import state as st
 from pytest_keptn.errors import DeployError
 from pytest_keptn.load.locust_driver import run_locust
 from pytest_keptn.model import Deployment, LoadResult, StageContext
+from pytest_keptn.system import processes as procs
 
 from .conftest import PYTHON, RecordingTargets, driver_env, get
 
@@ -104,7 +105,7 @@ def test_crashing_build_fails_with_log_tail_and_primary_untouched(make_ctx: Make
     recorded = st.get(data, "hardening", "helloservice", "primary")
     assert recorded is not None and recorded["pid"] == first.instances[0].pid
     # nothing of the crashed build is left: only the primary runs
-    assert set(procs.session_pids()) == {first.instances[0].pid}
+    assert set(procs.default_registry().pids()) == {first.instances[0].pid}
 
 
 def test_missing_and_bad_command_are_one_line_errors(make_ctx: MakeCtx) -> None:
@@ -121,7 +122,7 @@ def test_build_that_never_gets_ready_times_out(make_ctx: MakeCtx) -> None:
                    deploy_timeout=0.5)
     with pytest.raises(DeployError, match=r"not ready after 0.5s .* booting"):
         deployer().pytest_keptn_deploy(ctx, BG)
-    assert procs.session_pids() == {}
+    assert procs.default_registry().pids() == {}
 
 
 @pytest.mark.slow
@@ -146,7 +147,7 @@ def test_user_managed_starts_nothing(make_ctx: MakeCtx) -> None:
         make_ctx(), {"deploymentstrategy": "user_managed", "url": "http://127.0.0.1:9"})
     assert deployment.deployment_names == ("user-managed",)
     assert deployment.url == "http://127.0.0.1:9"
-    assert procs.session_pids() == {}
+    assert procs.default_registry().pids() == {}
 
 
 def test_stale_pid_is_detected(make_ctx: MakeCtx) -> None:
@@ -309,7 +310,7 @@ def test_cleanup_run_stops_what_a_run_handed_over(tmp_path: Path) -> None:
             st.put(data, "hardening", "svc", "canary", inst(sleepers[0], "run-a", "v2"))
             st.put(data, "hardening", "svc", "primary", inst(sleepers[1], "run-a", "v1"))
             st.put(data, "production", "svc", "canary", inst(sleepers[2], "run-b", "v1"))
-        lines = local.cleanup_run(workdir, "run-a", keep_primaries=True)
+        lines = local.cleanup_run(workdir, procs.ProcessRegistry("run-a"), keep_primaries=True)
         assert lines == [f"stopped hardening/svc canary img:v2 (pid {sleepers[0].pid})"]
         assert sleepers[0].wait(5) is not None
         assert sleepers[1].poll() is None and sleepers[2].poll() is None
@@ -317,7 +318,7 @@ def test_cleanup_run_stops_what_a_run_handed_over(tmp_path: Path) -> None:
         assert st.get(data, "hardening", "svc", "canary") is None
         assert st.get(data, "hardening", "svc", "primary") is not None
         assert st.get(data, "production", "svc", "canary") is not None
-        assert local.cleanup_run(workdir, "run-a", keep_primaries=False) == [
+        assert local.cleanup_run(workdir, procs.ProcessRegistry("run-a"), keep_primaries=False) == [
             f"stopped hardening/svc primary img:v1 (pid {sleepers[1].pid})"]
     finally:
         for p in sleepers:
@@ -337,7 +338,7 @@ def test_health_path_answering_404_fails_at_once(make_ctx: MakeCtx) -> None:
     message = str(info.value)
     assert "answered HTTP 404" in message and "--keptn-health-path" in message
     assert "\n" not in message
-    assert procs.session_pids() == {}
+    assert procs.default_registry().pids() == {}
 
 
 def test_full_state_folder_names_the_path(make_ctx: MakeCtx, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -349,14 +350,14 @@ def test_full_state_folder_names_the_path(make_ctx: MakeCtx, monkeypatch: pytest
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     ctx = make_ctx()
-    monkeypatch.setattr(os, "fsync", full)  # the state is written by pytest_keptn._atomic
+    monkeypatch.setattr(os, "fsync", full)  # the state is written by system.files
     with pytest.raises(DeployError) as info:
         deployer().pytest_keptn_deploy(ctx, BG)
     monkeypatch.undo()
     message = str(info.value)
     assert message == (f"{ctx.workdir / 'deploy-state.json'}: cannot write the deployer state: "
                        "No space left on device")
-    assert procs.session_pids() == {}
+    assert procs.default_registry().pids() == {}
     assert not list(ctx.workdir.glob(".deploy-state.*"))  # no temporary file left
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pytest_keptn.deploy import procs
+from pytest_keptn.system import processes as procs
 
 from .victoria import BINARY, VictoriaMetrics
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    from pytest_keptn.deploy import procs
+    from pytest_keptn.system import processes as procs
 
     server, address = start_helloserver()
     yield address

@@ -17,10 +17,11 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 from pytest_keptn.config import Settings
-from pytest_keptn.deploy import local, procs
+from pytest_keptn.deploy import local
 from pytest_keptn.errors import DeployError, LoadError
 from pytest_keptn.load.locust_driver import run_locust
 from pytest_keptn.model import StageContext
+from pytest_keptn.system import processes as procs
 
 from .runs import EXAMPLE, wait_until
 
@@ -51,7 +52,7 @@ def root(tmp_path: Path) -> Iterator[Path]:
         yield keptn
     finally:
         local.stop_all(keptn / ".keptn")
-        local.cleanup_session()
+        local.cleanup_session(procs.default_registry())
 
 
 def ctx(root: Path, lines: list[str] | None = None, **settings: object) -> StageContext:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_keptn.deploy import procs
+from pytest_keptn.system import processes as procs
 
 from .runs import SERVICE, STAGE, Run, make_project, state, stop_all, wait_until
 

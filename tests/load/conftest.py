@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from pytest_keptn.config import Settings
-from pytest_keptn.deploy import procs
 from pytest_keptn.model import StageContext
+from pytest_keptn.system import processes as procs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 

@@ -82,7 +82,7 @@ def test_crashing_locustfile(make_ctx: MakeCtx, keptn_root: Path) -> None:
 
 @pytest.mark.slow
 def test_refused_host(make_ctx: MakeCtx, keptn_root: Path) -> None:
-    from pytest_keptn.deploy.procs import free_port
+    from pytest_keptn.system.processes import free_port
 
     write_locust(keptn_root)
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
@@ -189,7 +189,7 @@ def test_live_baseline_splits_users_and_records_samples_per_side(
             url: _served(url) for url in (helloserver, baseline_url)
         }
     finally:
-        from pytest_keptn.deploy import procs
+        from pytest_keptn.system import processes as procs
 
         procs.stop_pid(baseline.pid)
         baseline.wait()

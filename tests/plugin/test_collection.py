@@ -65,3 +65,31 @@ def test_a_root_outside_the_given_paths_still_runs_the_gate(project: Project) ->
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*collected 5 items"])
     result.assert_outcomes(passed=5)
+
+
+def _slo_with_unknown_key(project: Project) -> None:
+    slo = (project.path / "keptn/hardening/svc/slo.yaml").read_text()
+    project.write("keptn/hardening/svc/slo.yaml",
+                  slo.replace("  - sli: goroutines\n", "  - sli: goroutines\n    weigth: 2\n"))
+
+
+def test_spec_warnings_reach_the_warnings_summary(project: Project) -> None:
+    _slo_with_unknown_key(project)
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1", "--collect-only", "-q")
+    assert result.ret == 0, result.stdout.str()
+    out = result.stdout.str()
+    assert "warnings summary" in out
+    assert "slo.yaml: objectives[2].weigth: unknown key" in out
+
+
+def test_filterwarnings_error_turns_a_spec_warning_into_a_usage_error(project: Project) -> None:
+    _slo_with_unknown_key(project)
+    ini = (project.path / "pytest.ini").read_text()
+    project.write("pytest.ini", ini + "filterwarnings =\n    error\n")
+    result = project.run("--keptn-stage=hardening", "--keptn-tag=v1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "INTERNALERROR" not in err and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "pytest-keptn:" in x]
+    assert "slo.yaml: objectives[2].weigth: unknown key" in line
+    assert project.calls() == []

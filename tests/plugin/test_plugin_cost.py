@@ -13,6 +13,7 @@ HEAVY = ("locust", "gevent", "httpx", "yaml")
 STAGE_ONLY = (
     "pytest_keptn.session",
     "pytest_keptn.run",
+    "pytest_keptn.system",
     "pytest_keptn.spec",
     "pytest_keptn.gate",
     "pytest_keptn.prometheus",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_keptn.deploy import procs
 from pytest_keptn.session.rundir import new_rundir as _new_rundir
+from pytest_keptn.system import processes as procs
 
 
 def test_stale_run_folders_are_removed_live_ones_kept(

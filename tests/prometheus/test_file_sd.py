@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from pytest_keptn.config import Settings
-from pytest_keptn.deploy import procs
 from pytest_keptn.errors import ConfigError
 from pytest_keptn.prometheus.file_sd import RECORD, FileSDTargets, prune, read
+from pytest_keptn.system import processes as procs
 
 JOB = "helloservice-pod-tato-head-hardening"
 CLOSED = "http://127.0.0.1:9"  # nothing listens

@@ -16,12 +16,12 @@ import httpx
 import pytest
 
 from pytest_keptn.config import Settings
-from pytest_keptn.deploy import procs
 from pytest_keptn.gate.live import judge
 from pytest_keptn.model import StageContext, Window
 from pytest_keptn.prometheus.live import baseline_query, live_samples
 from pytest_keptn.prometheus.server import EmbeddedPrometheus
 from pytest_keptn.spec.criteria import parse_criterion
+from pytest_keptn.system import processes as procs
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = "helloservice-pod-tato-head-hardening"

@@ -77,9 +77,9 @@ def test_verdicts() -> None:
     assert verdict(hardening) == "hardening: fail, score 33.3% < 75% (warning)"
     assert verdict(production) == "production: no evaluation"
     passing = dataclasses.replace(hardening, result="pass", score=100.0)
-    assert verdict(passing) == "hardening: pass, score 100% ≥ 90% (pass)"
+    assert verdict(passing) == "hardening: pass, score 100.0% >= 90% (pass)"
     warning = dataclasses.replace(hardening, result="warning", score=80.0)
-    assert verdict(warning) == "hardening: warning, score 80% < 90% (pass), ≥ 75% (warning)"
+    assert verdict(warning) == "hardening: warning, score 80.0% < 90% (pass), >= 75% (warning)"
     no_warning = dataclasses.replace(hardening, warning_threshold=None)
     assert verdict(no_warning) == "hardening: fail, score 33.3% < 90% (pass)"
 
@@ -107,7 +107,7 @@ def test_report_structure() -> None:
     assert "hardening: fail, score 33.3% &lt; 75% (warning)" in out
     assert "gabrieltanner/hello-server:v0.1.2" in out
     # computed targets and violated marks of the failing objectives
-    assert "&lt;= 100" in out and "kq-violated" in out
+    assert "target 100" in out and "kq-violated" in out
     # queries in <code>, comparison basis text
     assert 'go_goroutines{job="helloservice-pod-tato-head-hardening"}' in "".join(
         Dom(out).text_in("code")
@@ -129,7 +129,7 @@ def test_cell_titles_carry_value_targets_and_status() -> None:
     titles = [a["title"] for a in dom.with_class("kq-cell")]
     current = [t for t in titles if t.startswith("go_routines @ v0.1.2")]
     assert current == [
-        "go_routines @ v0.1.2 2024-05-01T19:00:00.000Z\nvalue: 158\npass: <=100 (<= 100) violated"
+        "go_routines @ v0.1.2 2024-05-01T19:00:00.000Z\nvalue: 158\npass: <=100 (target 100) violated"
         "\nstatus: fail, score: 0"
     ]
     assert any(t.startswith("score @ v0.1.2") and "33.3%" in t for t in titles)
@@ -291,6 +291,6 @@ def test_relative_criteria_without_comparison_basis() -> None:
     ]}
     data = {**stage.data, "evaluation": {**stage.data["evaluation"], "indicatorResults": rows}}
     out = render_html([dataclasses.replace(stage, data=data, history=[])])
-    assert "no comparison basis" in out
+    assert "no earlier evaluation to compare with" in out
     throughput = re.findall(r"<svg class=\"kq-sparkline\".*?</svg>", out)[1]
     assert "kq-band" not in throughput

@@ -15,8 +15,8 @@ def test_verdict_lines_and_table() -> None:
     assert "**hardening: fail, score 33.3% < 75% (warning)**" in text
     assert "**production: no evaluation**" in text
     assert "| Objective | Value |" in text
-    assert "| go_routines | 158 | ~~<=100 (100)~~ | – | ❌ fail | 0 |" in text
-    assert "| request_throughput | 40.5 | <=+100% (364.8), >=-80% (36.48) | – | ✅ pass | 1 |" in text
+    assert "| go_routines | 158 | ~~<=100 (target 100)~~ | – | ❌ fail | 0 |" in text
+    assert "| request_throughput | 40.5 | <=+100% (target 364.8), >=-80% (target 36.48) | – | ✅ pass | 1 |" in text
 
 
 def test_hostile_text_cannot_become_html_or_break_the_table() -> None:

@@ -13,6 +13,7 @@ import pytest
 from pytest_keptn.config import Settings
 from pytest_keptn.deploy import local
 from pytest_keptn.model import StageContext
+from pytest_keptn.system.processes import default_registry
 from tests.plugin.conftest import INI, SHIPYARD, SLO
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
@@ -111,7 +112,7 @@ def test_shell_template_placeholders_are_quoted(tmp_path: Path) -> None:
         assert deployment.url
     finally:
         local.stop_all(ctx.workdir)
-        local.cleanup_session()
+        local.cleanup_session(default_registry())
     assert not marker.exists()
 
 

@@ -1,9 +1,10 @@
-"""Child processes of this session: start, readiness, stop, and the no-orphans bookkeeping.
+"""Child processes: start, readiness, stop, and the no-orphans bookkeeping.
 
 Every process a deployer or load driver starts runs in its own process group
 (``start_new_session=True``) so that stopping it also stops whatever it forked (a Locust
-master's workers, a shell's children). The session registry remembers each one with its role;
-:func:`cleanup_session` stops them all at session end, on SIGINT and from ``atexit``, sparing
+master's workers, a shell's children). A :class:`ProcessRegistry`, owned by the pytest session
+and reached by deployers and load drivers as ``ctx.processes``, remembers each one with its
+role; ``cleanup()`` stops them all at session end, on SIGTERM and from ``atexit``, sparing
 primaries when the user asked to keep them serving.
 """
 
@@ -39,46 +40,112 @@ class Started:
     role: str  # "canary" | "primary" | "direct" | "load"
     keep: bool = False  # survive the session (a primary with keep_primaries)
     on_stop: Callable[[int], None] | None = None  # e.g. drop it from the state file
-    # whether another process of the run took it over (see ``hand_over``)
+    # whether another process of the run took it over (see ``ProcessRegistry.hand_over``)
     handed_over: Callable[[int], bool] | None = None
     tag: str | None = None  # its TAG_ENV value
+    popen: Any = None  # its subprocess.Popen when this process started it (exit codes)
 
 
-_LOCK = threading.RLock()
-_SESSION: dict[int, Started] = {}
-_ATEXIT_REGISTERED = False
-# Under pytest-xdist a worker that deployed a canary may finish before the worker that
-# evaluates and releases it: a worker's cleanup leaves what the deploy state still records to
-# the controller, which stops it at the end of the run (``deploy.local.cleanup_run``).
-_HAND_OVER = False
-RUN_ID = ""  # the run a process belongs to (the run folder, the same on all xdist workers)
+class ProcessRegistry:
+    """The processes one pytest session started, and the run they belong to."""
+
+    def __init__(self, run_id: str = "", *, hand_over: bool = False) -> None:
+        self.run_id = run_id  # the run folder: the same on every xdist worker of the run
+        # Under pytest-xdist a worker that deployed a canary may finish before the worker that
+        # evaluates and releases it: a worker's cleanup leaves what the deploy state still
+        # records to the controller, which stops it at the end (``deploy.local.cleanup_run``).
+        self.hand_over = hand_over
+        self.held_leases: set[tuple[str, str]] = set()  # (state folder, stage/service) taken
+        self._lock = threading.RLock()
+        self._started: dict[int, Started] = {}
+        self._at_exit = False
+
+    def run_owner(self) -> tuple[int, int | None]:
+        """The process that owns this run (pid, start ticks): the session's own process, or
+        the xdist controller whose run folder says so in its ``owner`` file."""
+        if self.run_id:
+            try:
+                pid, ticks = (int(x) for x in (Path(self.run_id) / "owner").read_text().split())
+                return pid, ticks
+            except (OSError, ValueError):
+                pass
+        return os.getpid(), process_start_ticks(os.getpid())
+
+    def track(self, started: Started) -> None:
+        """Remember a process (and make sure it is stopped at exit, even without a session end)."""
+        with self._lock:
+            self._started[started.pid] = started
+            if not self._at_exit:
+                atexit.register(self.cleanup)
+                _install_sigterm()
+                self._at_exit = True
+
+    def get(self, pid: int) -> Started | None:
+        with self._lock:
+            return self._started.get(pid)
+
+    def forget(self, pid: int) -> Started | None:
+        with self._lock:
+            return self._started.pop(pid, None)
+
+    def remaining(self) -> list[Started]:
+        """What is still tracked (after ``cleanup``: the primaries kept serving)."""
+        with self._lock:
+            return list(self._started.values())
+
+    def update(self, pid: int, *, role: str | None = None, keep: bool | None = None) -> None:
+        with self._lock:
+            started = self._started.get(pid)
+            if started is None:
+                return
+            if role is not None:
+                started.role = role
+            if keep is not None:
+                started.keep = keep
+
+    def pids(self) -> dict[int, str]:
+        with self._lock:
+            return {pid: s.role for pid, s in self._started.items()}
+
+    def cleanup(self) -> list[int]:
+        """Stop every process this session started, except primaries marked to keep serving.
+
+        Safe to call more than once (session end, ``atexit``). Returns the stopped pids.
+        """
+        with self._lock:
+            victims = [s for s in self._started.values() if not s.keep]
+        stopped: list[int] = []
+        for started in victims:
+            if self.hand_over and started.handed_over is not None:
+                try:
+                    taken = started.handed_over(started.pid)
+                except Exception:
+                    taken = False
+                if taken:
+                    self.forget(started.pid)
+                    continue
+            if stop_pid(started.pid, timeout=3.0, tag=started.tag):
+                stopped.append(started.pid)
+            self.forget(started.pid)
+            if started.on_stop is not None:
+                try:
+                    started.on_stop(started.pid)
+                except Exception:  # bookkeeping must never stop the cleanup
+                    pass
+        return stopped
 
 
-def hand_over(run_id: str) -> None:
-    """Make this process an xdist worker of run ``run_id`` (see ``_HAND_OVER``)."""
-    global _HAND_OVER, RUN_ID
-    _HAND_OVER, RUN_ID = True, run_id
+_DEFAULT: ProcessRegistry | None = None
 
 
-def handing_over() -> bool:
-    return _HAND_OVER
-
-
-def set_run(run_id: str) -> None:
-    global RUN_ID
-    RUN_ID = run_id
-
-
-def run_owner() -> tuple[int, int | None]:
-    """The process that owns this run (pid, start ticks): the session's own process, or the
-    xdist controller whose run folder (``RUN_ID``) says so in its ``owner`` file."""
-    if RUN_ID:
-        try:
-            pid, ticks = (int(x) for x in (Path(RUN_ID) / "owner").read_text().split())
-            return pid, ticks
-        except (OSError, ValueError):
-            pass
-    return os.getpid(), process_start_ticks(os.getpid())
+def default_registry() -> ProcessRegistry:
+    """The registry of contexts made by hand, outside a pytest session (a script calling the
+    local deployer): one per interpreter, so that a release through a second context keeps
+    the primary the first one started. A session passes its own."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = ProcessRegistry()
+    return _DEFAULT
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -278,66 +345,6 @@ def log_tail(path: Path | None, lines: int = 8, limit: int = 600) -> str:
     return tail[-limit:]
 
 
-def track(started: Started) -> None:
-    """Remember a process of this session (and make sure the session cleans up at exit)."""
-    global _ATEXIT_REGISTERED
-    with _LOCK:
-        _SESSION[started.pid] = started
-        if not _ATEXIT_REGISTERED:
-            atexit.register(cleanup_session)
-            _install_sigterm()
-            _ATEXIT_REGISTERED = True
-
-
-def forget(pid: int) -> None:
-    with _LOCK:
-        _SESSION.pop(pid, None)
-
-
-def update(pid: int, *, role: str | None = None, keep: bool | None = None) -> None:
-    with _LOCK:
-        started = _SESSION.get(pid)
-        if started is None:
-            return
-        if role is not None:
-            started.role = role
-        if keep is not None:
-            started.keep = keep
-
-
-def session_pids() -> dict[int, str]:
-    with _LOCK:
-        return {pid: s.role for pid, s in _SESSION.items()}
-
-
-def cleanup_session() -> list[int]:
-    """Stop every process this session started, except primaries marked to keep serving.
-
-    Safe to call more than once (session end, SIGINT, ``atexit``). Returns the stopped pids.
-    """
-    with _LOCK:
-        victims = [s for s in _SESSION.values() if not s.keep]
-    stopped: list[int] = []
-    for started in victims:
-        if _HAND_OVER and started.handed_over is not None:
-            try:
-                taken = started.handed_over(started.pid)
-            except Exception:
-                taken = False
-            if taken:
-                forget(started.pid)
-                continue
-        if stop_pid(started.pid, timeout=3.0, tag=started.tag):
-            stopped.append(started.pid)
-        forget(started.pid)
-        if started.on_stop is not None:
-            try:
-                started.on_stop(started.pid)
-            except Exception:  # bookkeeping must never stop the cleanup
-                pass
-    return stopped
-
-
 @contextlib.contextmanager
 def shielded(what: str) -> Iterator[None]:
     """Hold SIGINT and SIGTERM back during ``what`` (a release that must finish once it has
@@ -398,10 +405,5 @@ def _install_sigterm() -> None:
         pass
 
 
-TERMINATED = False  # a SIGTERM arrived (see _on_sigterm)
-
-
 def _on_sigterm(signum: int, frame: object) -> None:
-    global TERMINATED
-    TERMINATED = True
     raise Terminated("terminated (SIGTERM)")
