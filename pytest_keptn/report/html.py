@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_keptn.report import wording
+from pytest_keptn.report.endpoints import HEADER, endpoint_rows
 from pytest_keptn.report.wording import (
     criterion_shape,
     format_number,
@@ -65,6 +66,8 @@ class StageReport:
     basis: Mapping[str, str] = field(default_factory=dict)  # metric -> comparison basis text
     sequence_result: str = ""  # e.g. "released" / "rolled back"
     note: str = ""
+    endpoints: Sequence[Mapping[str, Any]] = ()  # Locust's per-endpoint stats of the load
+    locust_report: str = ""  # where Locust's own HTML report of the load is (a path or URL)
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -486,6 +489,22 @@ def _legend() -> str:
     return f'<div class="kq-legend">{items}</div>'
 
 
+def _load(stage: StageReport) -> str:
+    """Locust's per-endpoint table of the load, and the link to Locust's own report."""
+    rows = endpoint_rows(stage.endpoints)
+    link = (f'<p><a class="kq-locust-report" href="{esc(stage.locust_report)}">Locust\'s own '
+            "report of this load</a></p>" if stage.locust_report else "")
+    if not rows:
+        return f"<h4>Load</h4>{link}" if link else ""
+    head = "".join(f"<th>{esc(h)}</th>" for h in HEADER)
+    num = ' class="kq-num"'
+    body = "".join(
+        "<tr>" + "".join(f"<td{num if i else ''}>{esc(c)}</td>" for i, c in enumerate(row))
+        + "</tr>" for row in rows)
+    return (f'<h4>Load</h4><div class="kq-scroll"><table class="kq-objectives kq-endpoints">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{link}")
+
+
 def render_stage(stage: StageReport, max_evaluations: int = 30) -> str:
     columns = _columns(stage, max_evaluations)
     metrics = _objective_order(stage, columns)
@@ -503,7 +522,7 @@ def render_stage(stage: StageReport, max_evaluations: int = 30) -> str:
             _legend(),
             heatmap,
         ]
-    parts += ["<h4>Objectives</h4>", _objectives_table(stage, columns), "</section>"]
+    parts += ["<h4>Objectives</h4>", _objectives_table(stage, columns), _load(stage), "</section>"]
     return "".join(parts)
 
 

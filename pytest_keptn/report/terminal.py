@@ -3,13 +3,16 @@ basis and query, in the words of :mod:`pytest_keptn.report.wording`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
+from pytest_keptn.report.endpoints import endpoint_rows, text_table
 from pytest_keptn.report.wording import basis_selection, basis_text, format_number, target_text
 
 if TYPE_CHECKING:
     from pytest_keptn.gate.record import EvaluationRecord
-    from pytest_keptn.gate.scoring import IndicatorResult
+    from pytest_keptn.gate.scoring import IndicatorResult, Target
+    from pytest_keptn.model import LoadResult
     from pytest_keptn.spec.slo import Objective
 
 
@@ -49,3 +52,46 @@ def objective_basis(record: EvaluationRecord, sli: str) -> str:
                       len(basis.compared_events),
                       basis_selection(basis.compare_with, basis.include_result_with_score))
     return f"{text}: {', '.join(basis.compared_events)}" if basis.compared_events else text
+
+
+# --- the gate tables' colours and marks --------------------------------------------------------
+# Written through pytest's TerminalWriter, so --color=no/yes, NO_COLOR, PY_COLORS and
+# FORCE_COLOR decide as for pytest's own output; an encoding without ✓/✗ gets escapes.
+
+COLOURS = {"pass": "green", "warning": "yellow", "fail": "red"}
+MET, VIOLATED = "✓", "✗"
+
+
+class Line(NamedTuple):
+    """A line of the summary and the status that colours it ("" for none)."""
+
+    text: str
+    status: str = ""
+    bold: bool = False
+
+    @property
+    def markup(self) -> dict[str, bool]:
+        colour = COLOURS.get(self.status)
+        out = {colour: True} if colour else {}
+        return {**out, "bold": True} if self.bold else out
+
+
+def marked_targets(targets: Sequence[Target] | None, compared: bool | None = None) -> str:
+    """``✓ <=1 (target 1), ✗ >=-80% (target 5)``, a mark per criterion as k6's thresholds;
+    ``-`` for none."""
+    if not targets:
+        return "-"
+    return ", ".join(
+        f"{VIOLATED if t.violated else MET} {t.criteria} "
+        f"({target_text(t.criteria, t.target_value, t.violated, compared)})" for t in targets)
+
+
+def load_lines(load: LoadResult) -> list[str]:
+    """After the load: totals, Locust's per-endpoint table and where Locust's own report is."""
+    details = load.details or {}
+    lines = [f"  load: {load.requests} requests, {load.failures} failures, "
+             f"{load.rps:.1f} rps over {load.window.seconds:.1f}s"]
+    lines += text_table(endpoint_rows(details.get("endpoints")), indent="    ")
+    if details.get("html_report"):
+        lines.append(f"    Locust's report: {details['html_report']}")
+    return lines

@@ -3,7 +3,9 @@ then the terminal's gate tables, the markdown summary and the stage reports."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -11,14 +13,13 @@ import pytest
 from pytest_keptn.config import Settings
 from pytest_keptn.report.html import HistoryEntry, StageReport
 from pytest_keptn.report.markdown import summary_path, write_markdown_summary
-from pytest_keptn.report.terminal import objective_basis
-from pytest_keptn.report.wording import format_number, record_verdict, targets_line
+from pytest_keptn.report.terminal import Line, load_lines, marked_targets, objective_basis
+from pytest_keptn.report.wording import format_number, record_verdict
 from pytest_keptn.run.plan import RunPlan
 from pytest_keptn.run.state import SequenceState
 
 if TYPE_CHECKING:
     from pytest_keptn.gate.record import EvaluationRecord
-    from pytest_keptn.gate.scoring import Target
     from pytest_keptn.session.session import KeptnSession
 
 
@@ -89,7 +90,7 @@ def terminal_summary(keptn: KeptnSession, terminalreporter: Any) -> None:
         return
     terminalreporter.write_sep("=", "Keptn quality gates")
     for line in render_gate_tables(states, keptn, outcome):
-        terminalreporter.write_line(line)
+        terminalreporter.write_line(line.text, **line.markup)
 
 
 def stage_reports(keptn: KeptnSession, states: list[SequenceState]) -> list[StageReport]:
@@ -118,8 +119,24 @@ def stage_reports(keptn: KeptnSession, states: list[SequenceState]) -> list[Stag
             queries=dict(ev.queries),
             basis={m: objective_basis(ev, m) for m in ev.compared_values},
             sequence_result=state.result or "", note=state.message,
+            endpoints=list(state.load.details.get("endpoints") or []) if state.load else [],
+            locust_report=_report_link(keptn, state.load.details.get("html_report"))
+            if state.load else "",
         ))
     return reports
+
+
+def _report_link(keptn: KeptnSession, path: object) -> str:
+    """A link to Locust's report: relative to the quality report when pytest-html writes one
+    (``--html``), so the two folders can be moved together; else a file:// URL."""
+    if not path:
+        return ""
+    target = Path(str(path))
+    html_path = keptn.config.getoption("htmlpath", None)
+    if not html_path:
+        return target.as_uri()
+    page = Path(keptn.config.invocation_params.dir, str(html_path)).resolve()
+    return os.path.relpath(target, page.parent)
 
 
 def explain_sequence(state: SequenceState) -> str:
@@ -132,55 +149,60 @@ def explain_sequence(state: SequenceState) -> str:
 
 
 def render_gate_tables(states: list[SequenceState], keptn: KeptnSession, outcome: Outcome
-                       ) -> list[str]:
-    """One table per evaluated stage, the task list per sequence, and a verdict line each."""
-    out: list[str] = []
+                       ) -> list[Line]:
+    """One table per evaluated stage, the load's endpoints, the task list per sequence, and a
+    verdict line each; every line with the status that colours it."""
+    out: list[Line] = []
     for state in states:
         label = f"{state.stage}.{state.sequence}"
         if state.status == "pending":
             continue
         if state.status == "not-triggered":
-            out.append(f"{label}: not run — {state.message}")
+            out.append(Line(f"{label}: not run — {state.message}"))
             continue
+        if state.load is not None:
+            out.append(Line(f"{state.stage} ({keptn.plans[state.stage].service}): the load"))
+            out.extend(Line(text) for text in load_lines(state.load))
         ev = state.evaluation
         if ev is not None:
             out.extend(_gate_table(state.stage, ev, keptn))
         tasks = ", ".join(f"{t.name} {t.result}" for t in state.tasks)
-        out.append(f"{label}: {state.result} [{tasks}]" + (" (rolled back)" if state.rolled_back else ""))
+        out.append(Line(f"{label}: {state.result} [{tasks}]"
+                        + (" (rolled back)" if state.rolled_back else ""), state.result or ""))
     if outcome.failed:
-        out.append("RESULT: fail — " + "; ".join(outcome.failed))
+        out.append(Line("RESULT: fail — " + "; ".join(outcome.failed), "fail", bold=True))
     elif outcome.warned:
-        out.append("RESULT: warning — " + ", ".join(outcome.warned))
+        out.append(Line("RESULT: warning — " + ", ".join(outcome.warned), "warning", bold=True))
     else:
-        out.append("RESULT: pass")
+        out.append(Line("RESULT: pass", "pass", bold=True))
     return out
 
 
-def _gate_table(stage: str, ev: EvaluationRecord, keptn: KeptnSession) -> list[str]:
+def _gate_table(stage: str, ev: EvaluationRecord, keptn: KeptnSession) -> list[Line]:
     table = [("objective", "value", "pass targets", "warning targets", "status", "score")]
+    statuses = [""]
     failed_inside_pass = False
     for row in ev.rows:
         compared = bool(ev.compared_values.get(row.sli))
         table.append((
             row.sli, format_number(row.value) if row.success else "no value",
-            targets_line(_triples(row.pass_targets), compared),
-            targets_line(_triples(row.warning_targets), compared),
+            marked_targets(row.pass_targets, compared),
+            marked_targets(row.warning_targets, compared),
             row.status, format_number(row.score),
         ))
+        statuses.append(row.status)
         if row.status == "fail" and ev.result in ("pass", "warning"):
             failed_inside_pass = True
     widths = [min(max(len(r[i]) for r in table), 60) for i in range(6)]
     build = f"{keptn.settings.image}:{keptn.settings.tag}".strip(":")
-    out = [f"{stage} ({keptn.plans[stage].service}" + (f", {build})" if build else ")")]
-    for i, r in enumerate(table):
-        out.append("  " + "  ".join(c[:60].ljust(w) for c, w in zip(r, widths, strict=True)))
+    out = [Line(f"{stage} ({keptn.plans[stage].service}" + (f", {build})" if build else ")"))]
+    for i, (r, status) in enumerate(zip(table, statuses, strict=True)):
+        out.append(Line("  " + "  ".join(c[:60].ljust(w) for c, w in zip(r, widths, strict=True)),
+                        status))
         if i == 0:
-            out.append("  " + "  ".join("-" * w for w in widths))
-    out.append(record_verdict(stage, ev))
+            out.append(Line("  " + "  ".join("-" * w for w in widths)))
+    out.append(Line(record_verdict(stage, ev), ev.result, bold=True))
     if failed_inside_pass:
-        out.append(f"  note: an objective failed inside a passing gate ({stage}: {ev.result})")
+        out.append(Line(f"  note: an objective failed inside a passing gate ({stage}: {ev.result})",
+                        "warning"))
     return out
-
-
-def _triples(targets: tuple[Target, ...] | None) -> list[tuple[str, object, bool]] | None:
-    return None if targets is None else [(t.criteria, t.target_value, t.violated) for t in targets]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -125,6 +126,10 @@ def test_hardening_v011_passes_then_v012_is_rolled_back(project: Path) -> None:
     for name in OBJECTIVES:
         assert name in table
     assert "hardening: pass, score 100.0% >= 90% (pass)" in table, table
+    # after the load, Locust's per-endpoint table and its own HTML report
+    assert re.search(r"^    GET /\s+\d+\s+0\s+\d+\s+\d+\s+\d+\s+[\d.]+$", table, re.M), table
+    locust_report = re.search(r"Locust's report: (\S+\.html)$", table, re.M)
+    assert locust_report and Path(locust_report.group(1)).is_file(), table
     assert "Traceback" not in out + first.stderr
 
     (event,) = _events(project)

@@ -294,3 +294,19 @@ def test_relative_criteria_without_comparison_basis() -> None:
     assert "no earlier evaluation to compare with" in out
     throughput = re.findall(r"<svg class=\"kq-sparkline\".*?</svg>", out)[1]
     assert "kq-band" not in throughput
+
+
+def test_load_section_lists_locusts_endpoints_and_links_its_report() -> None:
+    stage = dataclasses.replace(tutorial_stages()[0], endpoints=[
+        {"method": "GET", "name": "/", "requests": 400, "failures": 4, "rps": 40.0,
+         "p50_ms": 6.4, "p95_ms": 12.0, "p99_ms": 31.0},
+        {"method": "GET", "name": XSS, "requests": 3, "failures": 0, "rps": 0.3,
+         "p50_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0},
+    ], locust_report="../state/logs/locust-hardening.html")
+    out = render_html([stage])
+    load = out[out.index("<h4>Load</h4>"):]
+    assert "<th>median ms</th>" in load and "<td>GET /</td>" in load
+    assert '<td class="kq-num">4 (1.0%)</td>' in load
+    assert XSS not in out and "GET &lt;script&gt;" in load
+    assert 'href="../state/logs/locust-hardening.html"' in load
+    assert "<h4>Load</h4>" not in render_html(tutorial_stages()[:1])
