@@ -10,7 +10,8 @@ In a fresh copy of ``example_project/``, with the tutorial's slo.yaml plus the l
   --keptn-stage=hardening`` run: canary and a fresh baseline of ``v0.1.1`` side by side, half
   the Locust users each, the SLIs sampled per side by Prometheus range queries;
 * during a seeded random half of the A/A and of the A/B deliveries, a CPU-heavy background
-  process runs (``python -c 'while True: pass'``), the noise a shared CI runner sees.
+  process runs (``python -c 'while True: pass'``; ``--noise-procs N`` of them), the noise a
+  shared CI runner sees.
 
 A delivery is **flagged** when its gate result is not ``pass`` (with this slo.yaml a violated
 ``<=+10%`` turns the response-time objective into a warning and the gate into a warning; with
@@ -24,7 +25,8 @@ Prints ``RESULT live_false_fail_rate=`` (goal <= 0.05), ``RESULT history_false_f
 ``RESULT live_detection_rate=`` (goal >= 0.9), ``RESULT history_detection_rate=``, the machine's
 load average before each run, and one line per delivery.
 
-Usage: ``python benchmarks/bench_live_control.py [--aa 20] [--ab 20] [--load 20] [--seed 7]``
+Usage: ``python benchmarks/bench_live_control.py [--aa 20] [--ab 20] [--load 20] [--seed 7]
+[--noise-procs 1]``
 """
 
 from __future__ import annotations
@@ -96,9 +98,13 @@ spec:
 """
 
 
-def deliver(project: Path, tag: str, load: float, events: Path, noisy: bool) -> dict[str, Any]:
+def deliver(
+    project: Path, tag: str, load: float, events: Path, noise_procs: int
+) -> dict[str, Any]:
     events.mkdir(parents=True)
-    noise = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if noisy else None
+    noise = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(noise_procs)
+    ]
     try:
         proc = subprocess.run(
             [
@@ -122,9 +128,9 @@ def deliver(project: Path, tag: str, load: float, events: Path, noisy: bool) -> 
             check=False,
         )
     finally:
-        if noise is not None:
-            noise.kill()
-            noise.wait()
+        for proc in noise:
+            proc.kill()
+            proc.wait()
     found = sorted(events.glob("*.json"))
     if not found:
         raise SystemExit(f"no evaluation event from the {tag} delivery:\n{proc.stdout[-3000:]}")
@@ -159,6 +165,8 @@ def main() -> None:
     parser.add_argument("--ab", type=int, default=20)
     parser.add_argument("--load", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--noise-procs", type=int, default=1,
+                        help="CPU-busy processes during a noisy delivery (the machine has 2 cores)")
     args = parser.parse_args()
     rnd = random.Random(args.seed)
     noisy_aa = set(rnd.sample(range(args.aa), args.aa // 2))
@@ -171,7 +179,7 @@ def main() -> None:
             REPO / "example_project", project, ignore=shutil.ignore_patterns("build", "__pycache__")
         )
         (project / STAGE_DIR / "slo.yaml").write_text(SLO.format(live=LIVE_KEYS))
-        seed = deliver(project, "v0.1.1", args.load, Path(tmp) / "events-seed", noisy=False)
+        seed = deliver(project, "v0.1.1", args.load, Path(tmp) / "events-seed", 0)
         print(f"seed: v0.1.1 {seed['data']['result']} (now the primary)", flush=True)
         (project / "keptn" / "shipyard.yaml").write_text(NO_RELEASE)
 
@@ -187,7 +195,8 @@ def main() -> None:
         try:
             for n, (kind, tag, noisy) in enumerate(plan):
                 load1 = os.getloadavg()[0]
-                event = deliver(project, tag, args.load, Path(tmp) / f"events-{n}", noisy)
+                event = deliver(project, tag, args.load, Path(tmp) / f"events-{n}",
+                                args.noise_procs if noisy else 0)
                 live_result = event["data"]["result"]
                 history = evaluate(history_slo, values_of(event), basis[-1:])
                 if kind == "A/A" and history.result == "pass":

@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     for option in ("project", "stage", "service"):
         rescore.add_argument(f"--{option}")
     rescore.add_argument("--last", type=int, default=10, help="how many evaluations (newest)")
+    from pytest_keptn.calibrate import add_parser
+
+    add_parser(sub)
     upgrade = sub.add_parser("upgrade", help="convert Keptn files to the format Keptn 0.8 reads")
     kinds = upgrade.add_subparsers(dest="kind", required=True)
     shipyard = kinds.add_parser(
@@ -84,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "upgrade":
         return _upgrade(args)
+    if args.command == "calibrate":
+        from pytest_keptn.calibrate import run
+
+        return run(args)
     from pytest_keptn.errors import KeptnError
     from pytest_keptn.locate import locate
 

@@ -82,6 +82,9 @@ class Settings:
         'evaluation window start (2006-01-02T15:04:05.000Z)', metavar='TIME')
     end: str | None = setting('evaluation window end (2006-01-02T15:04:05.000Z)', metavar='TIME')
     fail_on_warning: bool = setting('a warning gate fails the session', default=False)
+    live_baseline: bool = setting(
+        'judge relative criteria against a live baseline beside the canary even where slo.yaml '
+        'does not opt in (comparison.baseline: live); what calibrate runs', default=False)
     compat: str | None = setting(
         "reproduce Keptn 0.8.7 exactly, quirks included ('0.8.7')", choices=(COMPAT_087,))
     local_command: str | None = setting(

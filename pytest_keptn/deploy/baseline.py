@@ -26,9 +26,12 @@ from pytest_keptn.spec.slo import SLO
 _KEY, _WHY = "live_baseline", "live_baseline_unavailable"
 
 
-def wanted(slo: SLO | None, compat: str | None = None) -> bool:
-    """Whether the stage's slo.yaml opts in (never under ``--keptn-compat=0.8.7``)."""
-    return slo is not None and slo.comparison.live and compat != COMPAT_087
+def wanted(slo: SLO | None, settings: Any) -> bool:
+    """Whether the stage's slo.yaml opts in, or ``--keptn-live-baseline`` asks for it (never
+    under ``--keptn-compat=0.8.7``)."""
+    if slo is None or getattr(settings, "compat", None) == COMPAT_087:
+        return False
+    return slo.comparison.live or bool(getattr(settings, "live_baseline", False))
 
 
 def _with(deployment: Deployment, **details: Any) -> Deployment:

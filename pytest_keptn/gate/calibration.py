@@ -38,6 +38,18 @@ class Calibration:
     def stdev(self) -> float:
         return statistics.stdev(self.effects) if len(self.effects) > 1 else 0.0
 
+    def _bad(self, effect: float) -> float:
+        if self.bad == "decrease":
+            return -effect
+        if self.bad == "increase":
+            return effect
+        return abs(effect)
+
+    @property
+    def covering_tolerance(self) -> float:
+        """The largest effect in the bad direction of any run, significant or not (>= 0)."""
+        return max([0.0, *(self._bad(e) for e in self.effects if not math.isnan(e))])
+
     @property
     def smallest_tolerance(self) -> float:
         """The smallest offset (>= 0) in the bad direction that no run exceeded significantly.
@@ -45,24 +57,25 @@ class Calibration:
         A run fails when significant AND its effect exceeds the tolerance, so only the
         significant runs bound it; the effect exactly at it does not exceed it (``<=``).
         """
-        worst = 0.0
-        for effect, significant in zip(self.effects, self.significant, strict=True):
-            if not significant or math.isnan(effect):
-                continue
-            if self.bad == "decrease":
-                worst = max(worst, -effect)
-            elif self.bad == "increase":
-                worst = max(worst, effect)
-            else:
-                worst = max(worst, abs(effect))
-        return worst
+        return max(
+            [
+                0.0,
+                *(
+                    self._bad(e)
+                    for e, significant in zip(self.effects, self.significant, strict=True)
+                    if significant and not math.isnan(e)
+                ),
+            ]
+        )
 
     def proposed(self) -> str:
-        """A criterion with the smallest tolerance rounded up (whole percent, or 3 digits)."""
+        """A criterion whose tolerance covers every run's effect (so also the smallest one that
+        fails none: a few runs with no significant difference would otherwise propose 0),
+        rounded up (whole percent, or 3 significant digits)."""
         op = self.criterion.replace(" ", "")[:2]
         op = op if op in ("<=", ">=") else self.criterion.replace(" ", "")[:1]
         sign = "-" if self.bad == "decrease" else "+"
-        tol = self.smallest_tolerance
+        tol = max(self.smallest_tolerance, self.covering_tolerance)
         if self.kind in ("ratio", "relative shift") or self.criterion.rstrip().endswith("%"):
             percent = math.ceil(tol * 100 + 1e-9) if math.isfinite(tol) else 100
             return f"{op}{sign}{max(percent, 1)}%"

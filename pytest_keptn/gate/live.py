@@ -125,6 +125,36 @@ class LiveJudgement:
             return f"{value * 100:+.1f}%"
         return f"{value:+.4g}"
 
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> LiveJudgement:
+        """Back from :meth:`to_mapping` (an evaluation event's ``liveComparison``)."""
+
+        def num(v: Any, default: float) -> float:
+            return default if v is None else float(v)
+
+        low, high = (raw.get("interval") or [None, None])[:2]
+        samples = raw.get("samples") or {}
+        decision = str(raw.get("decision", ""))
+        return cls(
+            criterion=str(raw["criteria"]),
+            canary=float(raw["canary"]),
+            baseline=float(raw["baseline"]),
+            effect=num(raw.get("effect"), math.nan),
+            low=num(low, -math.inf),
+            high=num(high, math.inf),
+            kind=str(raw.get("effectKind", "")),
+            pvalue=float(raw["pValue"]),
+            n_canary=int(samples.get("canary", 0)),
+            n_baseline=int(samples.get("baseline", 0)),
+            tolerance=float(raw["tolerance"]),
+            bad=str(raw.get("badDirection", "increase")),
+            method=str(raw.get("method", "")),
+            confidence=float(raw.get("confidence", 0.95)),
+            significant=decision != "no significant difference",
+            exceeds=bool(raw.get("violated")) or decision == "worse",
+            target_value=math.nan,
+        )
+
     def to_mapping(self) -> dict[str, Any]:
         """JSON-ready (infinite interval bounds become null)."""
 

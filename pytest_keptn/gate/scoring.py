@@ -14,6 +14,7 @@ from typing import Any
 from pytest_keptn.errors import SpecError
 from pytest_keptn.gate.criteria import aggregate, compare, target
 from pytest_keptn.gate.live import LiveBaseline, LiveJudgement, LiveSamples, judge
+from pytest_keptn.gate.stats import quartiles
 from pytest_keptn.model import COMPAT_087, SLIResult, SLIStatus, Window
 from pytest_keptn.spec.criteria import Criterion
 from pytest_keptn.spec.slo import SLO, Objective, TotalScore, load_slo
@@ -56,8 +57,9 @@ class IndicatorResult:
     aggregate_function: str = "avg"
     query: str = ""
     live: tuple[LiveJudgement, ...] = ()  # relative criteria judged against a live baseline
-    live_samples: LiveSamples | None = None
     live_note: str = ""  # why a live comparison fell back to the history
+    # each side's five-number summary and size, for the report's box plots (not for a rate)
+    live_distributions: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -87,6 +89,8 @@ class IndicatorResult:
         if not self.live and not self.live_note:
             return {}
         out: dict[str, Any] = {"criteria": [j.to_mapping() for j in self.live]}
+        if self.live_distributions:
+            out["distributions"] = dict(self.live_distributions)
         if self.live_note:
             out["note"] = self.live_note
         return {"liveComparison": out}
@@ -184,6 +188,7 @@ class Evaluation:
                     key_sli=bool(raw.get("keySli", False)),
                     pass_targets=_targets(raw.get("passTargets")),
                     warning_targets=_targets(raw.get("warningTargets")),
+                    **live_fields(raw.get("liveComparison")),
                 )
             )
         result = str(data.get("result") or ev.get("result") or "")
@@ -198,6 +203,17 @@ class Evaluation:
             time_end=str(ev.get("timeEnd") or ""),
             slo_file_content=str(ev.get("sloFileContent") or ""),
         )
+
+
+def live_fields(raw: Any) -> dict[str, Any]:
+    """An event row's ``liveComparison`` back into the row's live fields."""
+    if not isinstance(raw, Mapping):
+        return {}
+    judged = tuple(LiveJudgement.from_mapping(c) for c in raw.get("criteria") or ()
+                   if isinstance(c, Mapping))
+    dist = raw.get("distributions")
+    return {"live": judged, "live_note": str(raw.get("note") or ""),
+            "live_distributions": dict(dist) if isinstance(dist, Mapping) else {}}
 
 
 def _opt_str(value: Any) -> str | None:
@@ -386,12 +402,21 @@ def _evaluate_criterion(
     return compare(value.value, c.operator, tv), tv
 
 
+def _distributions(samples: LiveSamples) -> dict[str, Any]:
+    if samples.canary.is_rate or not samples.canary.values or not samples.baseline.values:
+        return {}
+    return {
+        side: {"quartiles": list(quartiles(s.values)), "n": len(s.values)}
+        for side, s in (("canary", samples.canary), ("baseline", samples.baseline))
+    }
+
+
 def _live_for(
     objective: Objective, spec: SLO, baseline: LiveBaseline | None
 ) -> tuple[_Live | None, str]:
     """The live comparison of an objective with relative criteria, or why it falls back."""
     comparison = spec.comparison
-    if not comparison.live or baseline is None:
+    if baseline is None:
         return None, ""
     groups = objective.pass_groups + objective.warning_groups
     relative = [c for g in groups for c in g if c.relative and c.valid]
@@ -452,8 +477,8 @@ def score_objective(
         aggregate_function=fn,
         query=value.query,
         live=tuple(live.judged.values()) if live is not None else (),
-        live_samples=live.samples if live is not None else None,
         live_note=live_note,
+        live_distributions=_distributions(live.samples) if live is not None else {},
     )
 
 
@@ -472,13 +497,16 @@ def evaluate(
     By default a missing SLI value is a failed row ("no value received from SLI provider",
     which triggers ``key_sli``); ``compat="0.8.7"`` drops it from the rows but keeps its weight.
 
-    With the slo.yaml's ``comparison.baseline: live``, ``live`` holds canary and baseline samples
-    per SLI: a relative criterion is then violated only when the canary is significantly worse
+    ``live`` (given when the slo.yaml opts in with ``comparison.baseline: live``, or the run asks
+    with ``--keptn-live-baseline``; ignored under ``compat="0.8.7"``) holds canary and baseline
+    samples per SLI: a relative criterion is then violated only when the canary is significantly worse
     (at ``comparison.confidence``) AND the estimated effect exceeds the criterion's tolerance
     (:func:`pytest_keptn.gate.live.judge`); without samples it falls back to ``previous``, and
     the row says why (``live_note``).
     """
     spec = slo if isinstance(slo, SLO) else load_slo(slo, compat=compat)
+    if compat == COMPAT_087:
+        live = None  # Keptn knows no live baseline
     values = _values(indicator_values)
     ids, index = _previous(previous)
     fn = spec.comparison.aggregate_function

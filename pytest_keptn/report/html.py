@@ -19,8 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_keptn.gate.scoring import IndicatorResult, live_fields
 from pytest_keptn.report import wording
 from pytest_keptn.report.endpoints import HEADER, endpoint_rows
+from pytest_keptn.report.live import judged_live, live_html
 from pytest_keptn.report.wording import (
     criterion_shape,
     format_number,
@@ -280,6 +282,14 @@ def _summary(stage: StageReport) -> str:
 
 
 def _basis(stage: StageReport, metric: str, row: Mapping[str, Any]) -> str:
+    live = IndicatorResult(sli=metric, display_name="", value=0.0, success=True, message="",
+                           score=0.0, status="", **live_fields(row.get("liveComparison")))
+    if judged_live(live):
+        return live_html(metric, live)  # judged against the live baseline, not the history
+    return live_html(metric, live) + _history_basis(stage, metric, row)
+
+
+def _history_basis(stage: StageReport, metric: str, row: Mapping[str, Any]) -> str:
     if metric in stage.basis:
         return esc(stage.basis[metric])
     targets = _targets(row, "passTargets") + _targets(row, "warningTargets")

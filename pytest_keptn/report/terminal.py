@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from pytest_keptn.report.endpoints import endpoint_rows, text_table
+from pytest_keptn.report.live import judged_live, live_lines
 from pytest_keptn.report.wording import basis_selection, basis_text, format_number, target_text
 
 if TYPE_CHECKING:
@@ -30,13 +31,15 @@ def explain_objective(
         lines.append(f"  value:    {format_number(row.value)}")
     else:
         lines.append(f"  value:    none ({row.message or 'retrieval failed'})")
-    compared = bool(record.compared_values.get(objective.sli))
+    compared = bool(record.compared_values.get(objective.sli)) or judged_live(row)
     for label, targets in (("pass", row.pass_targets), ("warning", row.warning_targets)):
         if targets:
             lines.append(f"  {label + ':':9} " + "; ".join(
                 f"{t.criteria} -> {target_text(t.criteria, t.target_value, t.violated, compared)} "
                 f"{'VIOLATED' if t.violated else 'ok'}" for t in targets))
-    lines.append(f"  compared: {objective_basis(record, objective.sli)}")
+    lines += [f"  live:     {line}" for line in live_lines(row)]
+    lines.append("  compared: the live baseline (see above), not the history" if judged_live(row)
+                 else f"  compared: {objective_basis(record, objective.sli)}")
     query = record.queries.get(objective.sli)
     if query:
         lines.append(f"  query:    {query}")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_keptn.deploy import baseline as live_baseline
 from pytest_keptn.errors import HistoryError, KeptnError
 from pytest_keptn.gate.events import evaluation_finished_event, write_event
 from pytest_keptn.gate.record import Basis, EvaluationRecord
@@ -82,7 +83,10 @@ def evaluation_task(call: TaskCall) -> TaskResult:
         history_error = exc
     for line in history.take_warnings() if history is not None else ():
         ctx.say(line)  # a damaged stored evaluation, left out of the comparison
-    evaluation = evaluate(plan.slo, list(results.values()), previous, compat=settings.compat)
+    live = (live_baseline.samples(call.hook, ctx, state.deployment, indicators, window, load)
+            if live_baseline.wanted(plan.slo, settings) else None)
+    evaluation = evaluate(plan.slo, list(results.values()), previous, compat=settings.compat,
+                          live=live)
     event_id = str(uuid.uuid4())
     if history is not None and history_error is None:
         try:

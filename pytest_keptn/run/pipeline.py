@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_keptn.deploy import baseline as live_baseline
 from pytest_keptn.errors import KeptnError
 from pytest_keptn.model import StageContext, TargetRegistry
 from pytest_keptn.run import tasks
@@ -272,6 +273,8 @@ class Pipeline:
     def _close(self, stage: str, seq: Sequence, state: SequenceState) -> None:
         if state.status == "finished":
             return
+        # the live baseline ends with the stage, whatever happened; it is never promoted
+        live_baseline.stop(self.hook, self.context(stage), state.deployment)
         failed = state.failed_task
         if failed is not None:
             state.result = "fail"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pytest_keptn.deploy import baseline as live_baseline
 from pytest_keptn.errors import KeptnError
 from pytest_keptn.model import StageContext
 from pytest_keptn.run.state import SequenceState
@@ -49,6 +50,8 @@ def deploy(call: TaskCall) -> TaskResult:
     deployment = call.hook.pytest_keptn_deploy(ctx=call.ctx, properties=properties)
     if deployment is None:
         return "skipped", "no deployer answered"
+    if live_baseline.wanted(call.plan.slo, call.ctx.settings):
+        deployment = live_baseline.start(call.hook, call.ctx, deployment)
     call.state.deployment = deployment
     names = ",".join(deployment.deployment_names)
     # a backend of the user's own (file_sd) must scrape what was registered, else a setup error
@@ -65,7 +68,7 @@ def test(call: TaskCall) -> TaskResult:
     load = None
     if url is not None and ctx.settings.deployer != "none":
         load = call.hook.pytest_keptn_run_load(ctx=ctx, url=url, properties=call.properties,
-                                               baseline_url=None)
+                                               baseline_url=live_baseline.url(state.deployment))
     if load is None:
         # No load driver: the window is the test task itself, until the canary is scraped.
         started = datetime.now(UTC)

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_keptn.config import Settings
 from pytest_keptn.report.html import HistoryEntry, StageReport
+from pytest_keptn.report.live import judged_live, live_lines
 from pytest_keptn.report.markdown import summary_path, write_markdown_summary
 from pytest_keptn.report.terminal import Line, load_lines, marked_targets, objective_basis
 from pytest_keptn.report.wording import format_number, record_verdict
@@ -183,7 +184,7 @@ def _gate_table(stage: str, ev: EvaluationRecord, keptn: KeptnSession) -> list[L
     statuses = [""]
     failed_inside_pass = False
     for row in ev.rows:
-        compared = bool(ev.compared_values.get(row.sli))
+        compared = bool(ev.compared_values.get(row.sli)) or judged_live(row)
         table.append((
             row.sli, format_number(row.value) if row.success else "no value",
             marked_targets(row.pass_targets, compared),
@@ -201,6 +202,8 @@ def _gate_table(stage: str, ev: EvaluationRecord, keptn: KeptnSession) -> list[L
                         status))
         if i == 0:
             out.append(Line("  " + "  ".join("-" * w for w in widths)))
+        else:
+            out += [Line(f"    live: {line}") for line in live_lines(ev.rows[i - 1])]
     out.append(Line(record_verdict(stage, ev), ev.result, bold=True))
     if failed_inside_pass:
         out.append(Line(f"  note: an objective failed inside a passing gate ({stage}: {ev.result})",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import yaml
@@ -25,10 +26,10 @@ total_score: {pass: "90%", warning: "75%"}
 """
 
 
-def _run(seed: int, drift: float) -> LiveSamples:
+def _run(seed: int, drift: float, n: int = 300) -> LiveSamples:
     rnd = random.Random(seed)
-    c = tuple(rnd.lognormvariate(0, 0.2) * drift for _ in range(300))
-    b = tuple(rnd.lognormvariate(0, 0.2) for _ in range(300))
+    c = tuple(rnd.lognormvariate(0, 0.2) * drift for _ in range(n))
+    b = tuple(rnd.lognormvariate(0, 0.2) for _ in range(n))
     return LiveSamples(Samples(c), Samples(b))
 
 
@@ -50,8 +51,13 @@ def test_smallest_tolerance_passes_every_run_and_the_draft_uses_it() -> None:
     assert low < 0 < 0.10 < high < 0.2
     tol = rt.smallest_tolerance
     assert 0.10 < tol == max(e for e, s in zip(rt.effects, rt.significant, strict=True) if s)
+    assert rt.covering_tolerance == max(rt.effects) == tol  # the noisy run is the largest
     proposed = rt.proposed()
     assert proposed == f"<=+{int(tol * 100) + 1}%"
+    quiet_runs = [_run(seed, 1.05, n=8) for seed in (11, 12)]  # too few to be significant
+    quiet = calibrate([{"rt": [judge(parse_criterion("<=+10%"), r)]} for r in quiet_runs])[0]
+    assert quiet.smallest_tolerance == 0.0 < quiet.covering_tolerance  # none significant
+    assert quiet.proposed() == f"<=+{max(1, math.ceil(quiet.covering_tolerance * 100))}%"
     # rescoring every run at the proposed tolerance fails none
     assert all(not judge(parse_criterion(proposed), s).violated for s in all_samples)
     assert cals[("throughput", ">=-80%")].proposed().startswith(">=-")

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_keptn.errors import SpecError
 from pytest_keptn.gate.live import LiveBaseline, LiveSamples, Samples, judge
-from pytest_keptn.gate.scoring import evaluate
+from pytest_keptn.gate.scoring import Evaluation, evaluate
 from pytest_keptn.spec import SpecWarning, load_slo
 from pytest_keptn.spec.criteria import parse_criterion
 from pytest_keptn.spec.slo import COMPAT_087
@@ -282,7 +282,7 @@ def test_event_carries_the_live_comparison() -> None:
 
 
 def test_one_line_wording_and_box_plots() -> None:
-    from pytest_keptn.report.live_svg import box_plots
+    from pytest_keptn.report.live import box_plots, live_lines
 
     samples = _samples(1.3, 1)
     j = judge(parse_criterion("<=+10%"), samples)
@@ -296,10 +296,19 @@ def test_one_line_wording_and_box_plots() -> None:
         LiveSamples(Samples(events=5, trials=100), Samples(events=4, trials=100)),
     )
     assert "(rate)" in rate.describe() and rate.describe().endswith("no significant difference")
-    svg = box_plots("rt<script>", samples)
+    spec = slo()
+    values = {"response_time_p95": 500.0, "throughput": 10.0, "error_rate": 0.0}
+    evaluation = evaluate(spec, values, (), live=LiveBaseline({"response_time_p95": samples}))
+    row, fallback = evaluation.indicator_results[:2]
+    assert row.live_distributions["canary"]["n"] == 400
+    assert live_lines(row) == [j.describe()]
+    svg = box_plots("rt<script>", row)
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert "rt&lt;script&gt;" in svg and "<script" not in svg
     assert svg.count("<rect") == 2
-    assert (
-        box_plots("x", LiveSamples(Samples(events=1, trials=2), Samples(events=1, trials=2))) == ""
-    )
+    assert box_plots("throughput", fallback) == ""
+    assert live_lines(fallback) == ["no live samples for this SLI: compared with history"]
+    # the same words from the stored event (the report and history read it back)
+    back = Evaluation.from_keptn(evaluation.to_keptn()).indicator_results
+    assert [live_lines(r) for r in back[:2]] == [live_lines(row), live_lines(fallback)]
+    assert box_plots("rt", back[0]) == box_plots("rt", row)
