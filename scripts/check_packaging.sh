@@ -38,6 +38,7 @@ text = zipfile.ZipFile(sys.argv[1]).read(meta).decode()
 assert "License-Expression: Apache-2.0" in text, "no License-Expression"
 assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "no licenses/LICENSE"
 assert "pytest_keptn/py.typed" in names, "no py.typed"
+assert "pytest_keptn/report/report.css" in names, "no report.css"
 assert not [n for n in names if n.startswith(("tests/", "example_project/", "benchmarks/"))]
 EOF
   clock "built and checked $(basename "$wheel") and $(basename "$sdist")"

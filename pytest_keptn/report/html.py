@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from pytest_keptn.gate.scoring import IndicatorResult, live_fields
@@ -32,6 +33,9 @@ from pytest_keptn.report.wording import (
 )
 
 __all__ = ["HistoryEntry", "StageReport", "format_percent", "render_html"]
+
+# the report's style sheet, a file of the package (inlined: the report needs no external assets)
+CSS = resources.files("pytest_keptn.report").joinpath("report.css").read_text(encoding="utf-8")
 
 STATUSES = ("pass", "warning", "fail", "info")
 
@@ -326,21 +330,25 @@ def _objectives_table(stage: StageReport, columns: Sequence[_Column]) -> str:
         )
         body.append(
             f'<tr class="kq-row kq-{status}">'
-            f'<td class="kq-name">{name_html}</td>'
+            f'<td class="kq-name" rowspan="2">{name_html}</td>'
             f'<td class="kq-num">{value_html}</td>'
             f"<td>{_targets_html(_targets(row, 'passTargets'), 'none (informational)')}</td>"
             f"<td>{_targets_html(_targets(row, 'warningTargets'), 'none')}</td>"
             f"<td>{_badge(status)}</td>"
             f'<td class="kq-num">{esc(format_number(row.get("score")))}</td>'
             f'<td class="kq-spark">{sparkline(metric, columns, row)}</td>'
-            f"<td>{query_html}</td>"
-            f"<td>{_basis(stage, metric, row)}</td>"
             "</tr>"
+            # the query and the comparison basis fold into a second line under the objective,
+            # so the table fits a 1400 px window however long the PromQL is
+            f'<tr class="kq-detail kq-{status}"><td colspan="6">'
+            f'<span class="kq-detail-part"><span class="kq-detail-label">query</span>{query_html}</span>'
+            f'<span class="kq-detail-part"><span class="kq-detail-label">compared with</span>'
+            f"{_basis(stage, metric, row)}</span></td></tr>"
         )
     head = "".join(
         f"<th>{h}</th>"
         for h in ("Objective", "Value", "Pass criteria → target", "Warning criteria → target",
-                  "Status", "Score", "Over evaluations", "Query", "Comparison basis")
+                  "Status", "Score", "Over evaluations")
     )
     return (
         '<div class="kq-scroll"><table class="kq-objectives">'
@@ -545,74 +553,3 @@ def render_html(stages: Sequence[StageReport], max_evaluations: int = 30) -> str
         f'<div class="keptn-report" id="keptn-quality-gate"><style>{CSS}</style>'
         f"<h2>Keptn quality gate</h2>{body}</div>"
     )
-
-
-CSS = """
-.keptn-report{color:#222;font:13px/1.4 Helvetica,Arial,sans-serif;max-width:100%;margin:8px 0 16px}
-.summary__data:has(.keptn-report){flex:1 1 auto;min-width:0}
-.keptn-report h2{font-size:18px;margin:8px 0}
-.keptn-report h3{font-size:15px;margin:14px 0 4px}
-.keptn-report h4{font-size:13px;margin:12px 0 4px;color:#444}
-.keptn-report p{color:#222;margin:4px 0}
-.keptn-report code{font-family:Menlo,Consolas,monospace;font-size:12px}
-.kq-stage{border:1px solid #ddd;border-left:6px solid #bbb;border-radius:4px;padding:4px 12px 12px;
-  margin:10px 0;background:#fff}
-.kq-stage-pass{border-left-color:#7dc540}.kq-stage-warning{border-left-color:#e6be00}
-.kq-stage-fail{border-left-color:#dc172a}
-.kq-verdict{font-weight:bold}
-.kq-summary{display:flex;flex-wrap:wrap;gap:4px 20px;margin:6px 0}
-.kq-summary div{display:flex;gap:6px}.kq-summary dt{color:#666}.kq-summary dd{margin:0}
-.kq-score{font-weight:bold}
-.kq-badge{display:inline-block;padding:0 6px;border-radius:3px;font-size:11px;font-weight:bold;
-  color:#fff;background:#999;text-transform:uppercase;vertical-align:middle}
-.kq-badge.kq-pass{background:#4d8f1f}.kq-badge.kq-warning{background:#b38f00}
-.kq-badge.kq-fail{background:#c21425}.kq-badge.kq-info{background:#4a7ab5}
-.kq-muted{color:#888}
-.kq-scroll{overflow-x:auto;max-width:100%}
-.kq-objectives{border-collapse:collapse;width:100%}
-.kq-objectives th,.kq-objectives td{border:1px solid #e3e3e3;padding:4px 6px;text-align:left;
-  vertical-align:top;color:#222}
-.kq-objectives th{background:#f3f3f3;font-weight:bold;white-space:nowrap}
-.kq-objectives tr.kq-fail td:first-child{box-shadow:inset 4px 0 #dc172a}
-.kq-objectives tr.kq-warning td:first-child{box-shadow:inset 4px 0 #e6be00}
-.kq-objectives tr.kq-pass td:first-child{box-shadow:inset 4px 0 #7dc540}
-.kq-objectives tr.kq-info td:first-child{box-shadow:inset 4px 0 #7fa8d8}
-.kq-num{text-align:right;white-space:nowrap}
-.kq-name{min-width:180px;max-width:280px;overflow-wrap:anywhere}
-.kq-targets{list-style:none;margin:0;padding:0;white-space:nowrap}
-.kq-violated{color:#c21425}.kq-x{font-weight:bold}.kq-ok{color:#4d8f1f}
-.kq-message{color:#c21425;font-size:11px}
-.kq-key{font-size:10px;background:#333;color:#fff;border-radius:3px;padding:0 3px}
-.kq-query{display:block;min-width:240px;max-width:420px;white-space:pre-wrap;overflow-wrap:anywhere;
-  background:#f7f7f7;padding:2px 4px;border-radius:3px}
-.kq-sparkline{display:block;background:#fafafa;border:1px solid #eee}
-.kq-band-pass{fill:#7dc540;fill-opacity:.28}.kq-band-warning{fill:#e6be00;fill-opacity:.28}
-.kq-line{fill:none;stroke:#333;stroke-width:1.2}
-.kq-dot{fill:#999}.kq-dot.kq-pass{fill:#4d8f1f}.kq-dot.kq-warning{fill:#b38f00}
-.kq-dot.kq-fail{fill:#c21425}.kq-dot.kq-info{fill:#4a7ab5}
-.kq-legend{display:flex;gap:12px;margin:4px 0;font-size:11px;color:#444}
-.kq-legend-item{display:flex;align-items:center;gap:4px}
-.kq-swatch{display:inline-block;width:12px;height:12px;border-radius:2px}
-.kq-heatmap-scroll{overflow:auto;max-width:100%;max-height:640px;border:1px solid #eee}
-.kq-heatmap{border-collapse:separate;border-spacing:2px;table-layout:fixed}
-.kq-heatmap th{font-weight:normal;color:#222;background:#fff;font-size:11px}
-.kq-heatmap tbody th{position:sticky;left:0;z-index:1;text-align:right;padding:0 6px;
-  width:200px;min-width:200px;max-width:200px;white-space:nowrap;overflow:hidden;
-  text-overflow:ellipsis}
-.kq-heatmap thead th{position:sticky;top:0;z-index:2;height:132px;vertical-align:bottom;
-  width:30px;min-width:30px;max-width:30px;padding:0}
-.kq-heatmap thead th span{display:inline-block;writing-mode:vertical-rl;transform:rotate(180deg);
-  white-space:nowrap;max-height:130px;overflow:hidden;text-overflow:ellipsis}
-.kq-heatmap thead th.kq-corner{left:0;z-index:3;width:200px;min-width:200px;max-width:200px;
-  text-align:right;padding:0 6px;color:#888}
-.kq-heatmap thead th.kq-current span{font-weight:bold}
-.kq-cell{width:30px;min-width:30px;max-width:30px;height:20px;padding:0;border-radius:2px;
-  text-align:center;font-size:10px;color:#fff;cursor:default}
-.kq-score-row .kq-cell{font-weight:bold}
-.kq-cell.kq-current{outline:2px solid #333;outline-offset:-2px}
-.kq-pass.kq-cell,.kq-swatch.kq-pass{background:#7dc540}
-.kq-warning.kq-cell,.kq-swatch.kq-warning{background:#e6be00}
-.kq-fail.kq-cell,.kq-swatch.kq-fail{background:#dc172a}
-.kq-info.kq-cell,.kq-swatch.kq-info{background:#7fa8d8}
-.kq-none.kq-cell,.kq-swatch.kq-none{background:#e4e4e4}
-"""

@@ -221,6 +221,10 @@ VISIBILITY_PROBE = """<script>
   var out = {};
   [".keptn-report", ".kq-heatmap", ".kq-objectives", ".kq-sparkline", ".kq-summary"]
     .forEach(function (s) { out[s] = visible(s); });
+  var table = document.querySelector(".kq-objectives");
+  // the objectives table fits the window: no horizontal scrolling in its wrapper
+  out.objectivesFit = table ? table.getBoundingClientRect().width <=
+    table.parentElement.clientWidth + 1 : false;
   out.scripts = Array.prototype.filter.call(document.scripts, function (s) {
     return s.textContent.indexOf("alert" + "(1)") >= 0; }).length;
   document.documentElement.setAttribute("data-kq-probe", JSON.stringify(out));
@@ -257,7 +261,7 @@ def test_report_in_pytest_html_in_headless_chromium(pytester: pytest.Pytester, t
     # The DOM after pytest-html's own scripts ran, plus a probe for layout visibility.
     probed = tmp_path / "probed.html"
     probed.write_text(text.replace("</body>", VISIBILITY_PROBE + "</body>"), encoding="utf-8")
-    dumped = chromium("--dump-dom", probed.as_uri())
+    dumped = chromium("--window-size=1400,1400", "--dump-dom", probed.as_uri())
     assert dumped.returncode == 0, dumped.stderr[-2000:]
     dom = Dom(dumped.stdout)
     assert dom.with_class("keptn-report"), "the gate section is missing from the rendered page"
@@ -271,14 +275,16 @@ def test_report_in_pytest_html_in_headless_chromium(pytester: pytest.Pytester, t
     seen = json.loads(probe)
     assert seen == {
         ".keptn-report": "visible", ".kq-heatmap": "visible", ".kq-objectives": "visible",
-        ".kq-sparkline": "visible", ".kq-summary": "visible", "scripts": 0,
+        ".kq-sparkline": "visible", ".kq-summary": "visible", "objectivesFit": True,
+        "scripts": 0,
     }
 
-    screenshot = tmp_path / "report.png"
-    shot = chromium(f"--screenshot={screenshot}", "--window-size=1400,1400", report.as_uri())
-    assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr[-2000:]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(screenshot, ARTIFACTS / "report.png")
+    for width in (1400, 1920):  # a laptop and a desktop window
+        screenshot = tmp_path / f"report-{width}.png"
+        shot = chromium(f"--screenshot={screenshot}", f"--window-size={width},1400", report.as_uri())
+        assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr[-2000:]
+        shutil.copyfile(screenshot, ARTIFACTS / f"report-{width}.png")
     shutil.copyfile(report, ARTIFACTS / "report.html")
 
 
