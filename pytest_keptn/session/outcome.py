@@ -18,6 +18,7 @@ from pytest_keptn.report.terminal import Line, load_lines, marked_targets, objec
 from pytest_keptn.report.wording import format_number, record_verdict
 from pytest_keptn.run.plan import RunPlan
 from pytest_keptn.run.state import SequenceState
+from pytest_keptn.system import interrupts
 
 if TYPE_CHECKING:
     from pytest_keptn.gate.record import EvaluationRecord
@@ -57,8 +58,7 @@ def finish_session(keptn: KeptnSession, session: pytest.Session, exitstatus: int
         pass
     elif exitstatus == pytest.ExitCode.INTERRUPTED:
         # Ctrl-C: no further task runs (no load, no release); the canary is removed.
-        keptn.pipeline.abort_all("terminated (SIGTERM)" if keptn.terminated
-                                 else "interrupted (KeyboardInterrupt)")
+        keptn.pipeline.abort_all(interrupts.reason())
     else:
         keptn.pipeline.finish_all()
     if keptn.is_worker:

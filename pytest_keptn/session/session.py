@@ -28,7 +28,8 @@ from pytest_keptn.run.state import SequenceState, StateStore
 from pytest_keptn.session import outcome
 from pytest_keptn.session.items import GateFailure, step
 from pytest_keptn.session.rundir import PROGRESS_FILE, new_rundir
-from pytest_keptn.system.processes import ProcessRegistry, Terminated
+from pytest_keptn.system import interrupts
+from pytest_keptn.system.processes import ProcessRegistry
 
 
 class KeptnSession:
@@ -76,7 +77,6 @@ class KeptnSession:
         # the processes this session starts; an xdist worker hands its canaries over to the
         # run (the controller stops what is left at the end)
         self.processes = ProcessRegistry(str(self.rundir), hand_over=self.is_worker)
-        self.terminated = False  # the session ended by SIGTERM (see pytest_keyboard_interrupt)
         self.pipeline = Pipeline(self.plan, settings, config.hook, StateStore(self.rundir), self,
                                  pinned)
 
@@ -265,8 +265,11 @@ class KeptnSession:
 
     # ---- the end of the session --------------------------------------------------
 
-    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        self.terminated = isinstance(excinfo.value, Terminated)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        interrupts.install()  # the first signal interrupts, a further one hurries the cleanup
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        interrupts.cleaning_up()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         outcome.finish_session(self, session, exitstatus)
@@ -304,3 +307,4 @@ class KeptnSession:
             self._history = None
         if self._own_rundir:
             shutil.rmtree(self.rundir, ignore_errors=True)
+        interrupts.uninstall()

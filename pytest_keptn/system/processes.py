@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_keptn.system import interrupts
+
 # Every process we start carries ``PYTEST_KEPTN_PROC=<tag>`` in its environment, and so does
 # everything it starts (a shell's server, Locust's workers, a daemon that left the process
 # group): stopping it finds them all in /proc, even after the group's leader has died.
@@ -77,7 +79,7 @@ class ProcessRegistry:
             self._started[started.pid] = started
             if not self._at_exit:
                 atexit.register(self.cleanup)
-                _install_sigterm()
+                interrupts.install()
                 self._at_exit = True
 
     def get(self, pid: int) -> Started | None:
@@ -272,7 +274,10 @@ def stop_pid(pid: int, *, timeout: float = 5.0, start_ticks: int | None = None,
     # a live process with this pid but another start time is someone else's: spare its group
     recycled = start_ticks is not None and not running and process_start_ticks(pid) is not None
     group = -1 if recycled else pid
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+    # a further signal during the cleanup of an interrupted run: no grace (interrupts.py)
+    stages = ((signal.SIGKILL, 2.0),) if interrupts.hurrying() else (
+        (signal.SIGTERM, timeout), (signal.SIGKILL, 2.0))
+    for sig, wait in stages:
         victims = members(group, tag) if (tag or not recycled) else set()
         if not victims and not alive(pid, start_ticks):
             return running
@@ -288,7 +293,7 @@ def stop_pid(pid: int, *, timeout: float = 5.0, start_ticks: int | None = None,
         # one /proc scan per signal (reading every environ costs ~0.2 ms a process): then
         # only the processes found are watched
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (sig == signal.SIGTERM and interrupts.hurrying()):
             _reap(pid)
             if not alive(pid, start_ticks) and not any(alive(v) for v in victims):
                 break
@@ -386,24 +391,3 @@ def _deliver(signum: int, handler: Any) -> None:
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         os.kill(os.getpid(), signum)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a CI system cancelling the job), handled as pytest handles Ctrl-C."""
-
-
-def _install_sigterm() -> None:
-    # A SIGTERM (CI cancelling the job) would otherwise end the interpreter without running
-    # atexit, leaving canaries behind; raise Terminated when nobody else handles it: pytest
-    # stops the session as for Ctrl-C, the running sequence fails and its canary is removed.
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):
-        pass
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated("terminated (SIGTERM)")

@@ -103,6 +103,49 @@ keptn_locust_run_time = 2s
 COMMAND = "{python} -m helloserver --port {port} --tag {tag}"
 
 
+# A build that ignores SIGTERM (a primary that drains forever) and writes ``<marks>/<tag>`` the
+# moment it gets one: a test knows exactly when a stop is waiting for it.
+DRAINER = """\
+import signal, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+port, tag, marks = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+
+
+def draining(signum, frame):  # a primary that drains forever: it ignores SIGTERM
+    (marks / tag).write_text("draining")
+
+
+signal.signal(signal.SIGTERM, draining)
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"hello from {tag}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+
+def make_drainer_project(tmp_path: Path) -> Path:
+    """The project with DRAINER as the build; its marks go to ``tmp_path/marks``."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    path = make_project(tmp_path / "project",
+                        command=f"{{python}} drainer.py {{port}} {{tag}} {marks}")
+    (path / "drainer.py").write_text(DRAINER)
+    return path
+
+
 def make_project(path: Path, *, strategy: str = "blue_green_service",
                  command: str = COMMAND) -> Path:
     (path / "keptn" / STAGE / SERVICE / "locust").mkdir(parents=True)

@@ -10,59 +10,15 @@ from __future__ import annotations
 
 import signal
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pytest_keptn.system import processes as procs
 
-from .runs import SERVICE, STAGE, Run, make_project, state, stop_all, wait_until
+from .runs import SERVICE, STAGE, Run, state, wait_until
 
 pytestmark = pytest.mark.slow
-
-DRAINER = """\
-import signal, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-
-port, tag, marks = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-
-
-def draining(signum, frame):  # a primary that drains forever: it ignores SIGTERM
-    (marks / tag).write_text("draining")
-
-
-signal.signal(signal.SIGTERM, draining)
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = f"hello from {tag}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    path = make_project(tmp_path / "project",
-                        command=f"{{python}} drainer.py {{port}} {{tag}} {marks}")
-    (path / "drainer.py").write_text(DRAINER)
-    try:
-        yield path
-    finally:
-        stop_all(path)
 
 
 def _entry(project: Path) -> dict[str, dict[str, object]]:
@@ -73,7 +29,8 @@ def _entry(project: Path) -> dict[str, dict[str, object]]:
     return entry
 
 
-def test_sigterm_while_the_old_primary_drains(project: Path, tmp_path: Path) -> None:
+def test_sigterm_while_the_old_primary_drains(drainer_project: Path, tmp_path: Path) -> None:
+    project = drainer_project
     first = Run(project, "--keptn-tag=v0.1.1")
     assert first.finish() == 0, first.out[-4000:]
     old = _entry(project)["primary"]
