@@ -76,6 +76,8 @@ class Pipeline:
         self.pinned = dict(pinned or {})  # stage -> pinned comparison basis (--keptn-baseline)
         self._contexts: dict[str, StageContext] = {}
         self._continues: dict[str, str] = {}  # "stage.sequence" -> the context it continues
+        # "stage.sequence" -> the result it was triggered with (its first task's incoming)
+        self._triggered_with: dict[str, str] = {}
         self._advancing: list[str] = []  # sequences being advanced by this process, in order
 
     # ----------------------------------------------------------------- helpers
@@ -164,6 +166,7 @@ class Pipeline:
                 source = f"{src_stage}.{src_seq} finished with {result} for {build} (history)"
             if trigger.fires(result, last):
                 self._continues[f"{stage}.{sequence.name}"] = context
+                self._triggered_with[f"{stage}.{sequence.name}"] = result
                 return True, f"triggered: {source}"
             reasons.append(f"{source}, triggeredOn {trigger.event} needs {trigger.wanted}")
         return False, "not triggered: " + "; ".join(reasons)
@@ -246,6 +249,7 @@ class Pipeline:
                 state.status = "running"
                 state.context = self._continues.pop(f"{stage}.{seq.name}", "") or str(uuid.uuid4())
                 state.triggeredid = str(uuid.uuid4())
+                state.triggered_result = self._triggered_with.pop(f"{stage}.{seq.name}", "pass")
                 self.say(stage, f"sequence {seq.name} started ({why})")
             elif (stop_before is not None and state.result != "fail"
                   and state.next_task >= min(stop_before, len(seq.tasks))
@@ -286,7 +290,7 @@ class Pipeline:
                 # rollback sequence; we take it out so the primary keeps serving.
                 tasks.rollback(self._call(stage, state), reason="sequence failed")
         else:
-            state.result = state.incoming
+            state.result = state.graded
         state.status = "finished"
         self.say(stage, f"sequence {seq.name} finished: {state.result}"
                  + (f" ({state.message})" if state.message else ""))

@@ -42,6 +42,9 @@ class SequenceState:
     triggered_by: str = ""
     context: str = ""  # Keptn's shkeptncontext: one per delivery of a build across its stages
     triggeredid: str = ""  # this sequence run's id: the triggeredid of its events
+    # the result of the finished sequence that triggered this one (Keptn passes it on as the
+    # first task's incoming result; "pass" when the run started it)
+    triggered_result: str = "pass"
 
     @property
     def failed_task(self) -> TaskOutcome | None:
@@ -52,10 +55,18 @@ class SequenceState:
         return self.tasks[-1].name if self.tasks else ""
 
     @property
-    def incoming(self) -> str:
-        """The result the next task receives: the last graded task's, else pass."""
+    def graded(self) -> str:
+        """The result the sequence ends with: the last graded task's, else pass (every task
+        skipped: nothing here answered otherwise)."""
         graded = [t.result for t in self.tasks if t.result in ("pass", "warning", "fail")]
         return graded[-1] if graded else "pass"
+
+    @property
+    def incoming(self) -> str:
+        """The result the next task receives: the last graded task's, else the one the
+        sequence was triggered with."""
+        graded = [t.result for t in self.tasks if t.result in ("pass", "warning", "fail")]
+        return graded[-1] if graded else self.triggered_result
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
