@@ -74,6 +74,7 @@ class StageReport:
     note: str = ""
     endpoints: Sequence[Mapping[str, Any]] = ()  # Locust's per-endpoint stats of the load
     locust_report: str = ""  # where Locust's own HTML report of the load is (a path or URL)
+    tasks: Sequence[tuple[str, str, float, str]] = ()  # (task, result, seconds, message), in order
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -523,6 +524,22 @@ def _load(stage: StageReport) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{link}")
 
 
+TASK_CLASSES = {"pass": "pass", "warning": "warning", "fail": "fail", "skipped": "none"}
+
+
+def _tasks(stage: StageReport) -> str:
+    """The sequence's tasks as a strip, like the Bridge's sequence view: status and duration."""
+    if not stage.tasks:
+        return ""
+    items = "".join(
+        f'<li class="kq-task kq-{TASK_CLASSES.get(result, "none")}" title="{esc(message)}">'
+        f'<span class="kq-task-name">{esc(name)}</span> '
+        f'<span class="kq-task-result">{esc(result)}</span> '
+        f'<span class="kq-task-time">{seconds:.1f} s</span></li>'
+        for name, result, seconds, message in stage.tasks)
+    return f'<ol class="kq-tasks" aria-label="{esc(stage.stage)} tasks">{items}</ol>'
+
+
 def render_stage(stage: StageReport, max_evaluations: int = 30) -> str:
     columns = _columns(stage, max_evaluations)
     metrics = _objective_order(stage, columns)
@@ -533,6 +550,7 @@ def render_stage(stage: StageReport, max_evaluations: int = 30) -> str:
         f"<h3>Stage {esc(stage.stage)} {_badge(stage.result) if stage.result else ''}</h3>",
         f'<p class="kq-verdict">{esc(verdict(stage))}</p>',
         _summary(stage),
+        _tasks(stage),
     ]
     if heatmap:  # first, as in the Bridge: the overview before the details
         parts += [

@@ -23,9 +23,8 @@ class HtmlReport:
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
-        reports = self.keptn.reports
-        if reports is None:
-            reports = stage_reports(self.keptn, self.keptn.pipeline.states())
+        states = self.keptn.final_states or self.keptn.pipeline.states()
+        reports = stage_reports(self.keptn, states, every_stage=True)
         if reports:
             prefix.append(render_html(reports))
 

@@ -94,10 +94,22 @@ def terminal_summary(keptn: KeptnSession, terminalreporter: Any) -> None:
         terminalreporter.write_line(line.text, **line.markup)
 
 
-def stage_reports(keptn: KeptnSession, states: list[SequenceState]) -> list[StageReport]:
+def stage_reports(keptn: KeptnSession, states: list[SequenceState], *,
+                  every_stage: bool = False) -> list[StageReport]:
+    """A report per evaluated stage; ``every_stage``: also the stages that ran without an
+    evaluation or did not run (the HTML report shows each stage's task strip)."""
     reports = []
     for state in states:
+        tasks = tuple((t.name, t.result, t.seconds, t.message) for t in state.tasks)
         if state.evaluation is None:
+            if every_stage and state.status != "pending":
+                reports.append(StageReport(
+                    project=keptn.project, stage=state.stage,
+                    service=keptn.plans[state.stage].service, image=keptn.settings.image,
+                    tag=keptn.settings.tag, result="", score=0.0, pass_threshold=0.0,
+                    warning_threshold=None, data={}, history=[],
+                    sequence_result=state.result or state.status, note=state.message,
+                    tasks=tasks))
             continue
         ev = state.evaluation
         plan = keptn.plans[state.stage]
@@ -119,7 +131,7 @@ def stage_reports(keptn: KeptnSession, states: list[SequenceState]) -> list[Stag
             warning_threshold=ev.warning_threshold, data=dict(ev.data), history=history,
             queries=dict(ev.queries),
             basis={m: objective_basis(ev, m) for m in ev.compared_values},
-            sequence_result=state.result or "", note=state.message,
+            sequence_result=state.result or "", note=state.message, tasks=tasks,
             endpoints=list(state.load.details.get("endpoints") or []) if state.load else [],
             locust_report=_report_link(keptn, state.load.details.get("html_report"))
             if state.load else "",

@@ -86,6 +86,10 @@ def tutorial_stages() -> list[StageReport]:
                XSS: f"basis {XSS}"},
         sequence_result="rolled back; production keeps v0.1.1",
         note=f"note with {XSS}",
+        tasks=(("deployment", "pass", 3.2, "canary at http://127.0.0.1:8081"),
+               ("test", "pass", 12.4, f"400 requests {XSS}"),
+               ("evaluation", "fail", 1.1, "hardening: fail, score 33.3% < 75% (warning)"),
+               ("rollback", "pass", 0.4, "canary removed")),
     )
     production = StageReport(
         project="pod-tato-head", stage="production", service="helloservice",

@@ -316,3 +316,17 @@ def test_load_section_lists_locusts_endpoints_and_links_its_report() -> None:
     assert XSS not in out and "GET &lt;script&gt;" in load
     assert 'href="../state/logs/locust-hardening.html"' in load
     assert "<h4>Load</h4>" not in render_html(tutorial_stages()[:1])
+
+
+def test_every_stage_shows_its_tasks_with_status_and_duration() -> None:
+    hardening, production = tutorial_stages()
+    production = dataclasses.replace(production, tasks=(("deployment", "pass", 2.0, ""),
+                                                        ("release", "skipped", 0.0, "not run")))
+    out = render_html([hardening, production])
+    strips = re.findall(r'<ol class="kq-tasks".*?</ol>', out)
+    assert len(strips) == 2
+    assert '<li class="kq-task kq-fail" title="hardening: fail' in strips[0]
+    assert '<span class="kq-task-name">evaluation</span>' in strips[0]
+    assert '<span class="kq-task-time">12.4 s</span>' in strips[0] and XSS not in strips[0]
+    assert '<li class="kq-task kq-none" title="not run">' in strips[1]
+    assert "production: no evaluation" in out
