@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     state_help = "the runs' state folder (default: as the plugin resolves keptn_state_dir)"
     history_help = ("the history: a SQLite file or a postgresql:// URL (default: as the "
                     "plugin resolves keptn_history)")
-    for name, text in (("stop", "stop every process the local deployer recorded"),
+    for name, text in (("stop", "stop every process the local deployer recorded and a kept embedded Prometheus"),
                        ("status", "show what runs as primary/canary in each stage")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--state-dir", help=state_help)
@@ -138,9 +138,12 @@ def _deployer(args: argparse.Namespace, where: Located) -> int:
     workdir = where.state_dir
     if args.command == "stop":
         from pytest_keptn.prometheus.file_sd import prune_recorded
+        from pytest_keptn.prometheus.keep import stop_kept
 
         # what was stopped leaves the file_sd files of --keptn-prometheus-file-sd
         lines = [*local.stop_all(workdir), *prune_recorded(workdir)]
+        kept = stop_kept(workdir / "prometheus")  # --keptn-prometheus-keep
+        lines += [kept] if kept else []
         for line in lines:
             print(line)
         if not lines:

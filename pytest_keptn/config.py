@@ -62,6 +62,12 @@ class Settings:
         "do not verify the TLS certificate of an https:// Prometheus (Keptn 0.8.7's provider never did)", default=False)
     prometheus_binary: str = setting(
         'prometheus executable for the embedded server', default='prometheus', metavar='PATH')
+    prometheus_keep: str = setting(
+        "keep the embedded Prometheus running this long after the session (idle time, e.g. "
+        "10m) so that the next session with the same state folder, binary and scrape interval "
+        "reuses it, with no start and no discovery wait; it stops itself after the idle time or "
+        "on 'python -m pytest_keptn stop' (0: stops with the session)",
+        default="0", metavar="DURATION")
     scrape_interval: float = setting('embedded Prometheus scrape interval in seconds', default=1.0)
     query_timeout: float = setting('seconds per Prometheus query', default=10.0)
     freshness_timeout: float = setting(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         LoadResult,
         SLIResult,
         StageContext,
+        TargetSlot,
         Window,
     )
 
@@ -65,6 +66,38 @@ def pytest_keptn_rollback(ctx: StageContext, deployment: Deployment) -> bool | s
         def pytest_keptn_rollback(ctx, deployment):
             my_platform.remove_canary(ctx.service)
             return True
+    """
+
+
+@pytest.hookspec
+def pytest_keptn_prepare_load(ctx: StageContext) -> None:
+    """A test task of stage ``ctx.stage`` will probably start soon (the stage before has just
+    finished its load): a load driver may get ready, so that its start-up is not on the
+    critical path. The Locust driver starts a runner that imports Locust meanwhile.
+
+    Example::
+
+        def pytest_keptn_prepare_load(ctx):
+            my_load_tool.warm_up()
+    """
+
+
+@pytest.hookspec
+def pytest_keptn_target_slots(ctx: StageContext) -> list[TargetSlot] | None:
+    """The scrape targets the stage's builds will need, registered when the embedded
+    Prometheus starts, before anything is deployed.
+
+    Prometheus applies a new file_sd target only on a 5 s discovery tick; a target registered
+    in advance is scraped from the start, so a build that listens on its port is scraped on the
+    next scrape interval. A deployer that can choose its ports takes one with
+    ``ctx.targets.slot(job, labels)`` (None: use any port and register it). Every
+    implementation is asked; the lists are joined. The local deployer gives its canary (canary
+    and traffic job) and the stage's live primary.
+
+    Example::
+
+        def pytest_keptn_target_slots(ctx):
+            return [TargetSlot(jobs=(ctx.job + "-canary",), labels={"team": "a"})]
     """
 
 

@@ -7,7 +7,7 @@ Keptn files say; this module holds what happens when a stage runs.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -147,6 +147,33 @@ class TargetRegistry:
         ``KeptnError`` that fails the deployment. The default confirms nothing (the embedded
         Prometheus is waited for when the load starts, overlapping Locust's start-up)."""
         return ""
+
+    def slot(self, job: str, labels: Mapping[str, str] | None = None) -> int | None:
+        """A free 127.0.0.1 port already scraped under ``job`` (a :class:`TargetSlot` given
+        when the registry started), claimed for the caller's build: registered there, the
+        build is scraped on the next scrape interval after it listens, with no discovery wait.
+        None (the default): pick any port and register it."""
+        return None
+
+    def wait_scraped(self, addresses: Sequence[str], timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until the targets at ``addresses`` (``host:port``)
+        are scraped up; the load window starts then. The default waits for every registered
+        target when the registry can (``wait_targets_up``)."""
+        wait = getattr(self, "wait_targets_up", None)
+        if callable(wait):
+            wait(None, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class TargetSlot:
+    """A scrape target a deployer will need, registered before it is deployed
+    (``pytest_keptn_target_slots``): the jobs it will be scraped under (the first owns the
+    slot) and its labels; ``address`` for a build that already runs (a live primary), else
+    the registry picks a free port that :meth:`TargetRegistry.slot` hands out."""
+
+    jobs: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    address: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = resolve_settings(config)
     if settings.enabled:
+        # Before the runtime's import (0.3-1 s): Prometheus scrapes a first target only on a
+        # discovery tick counted from its own start, so its start comes first (issue 17).
+        from pytest_keptn.prometheus.server import spawn_early
+
+        early = spawn_early(config, settings)
         from pytest_keptn.session import start  # the one import of the runtime
 
-        start(config, settings)  # registers "keptn-session", closed in its pytest_unconfigure
+        start(config, settings, early)  # registers "keptn-session", closed in its pytest_unconfigure
 
 
 def _session(config: pytest.Config) -> KeptnSession | None:

@@ -22,7 +22,8 @@ import subprocess
 
 import pytest
 
-from pytest_keptn.deploy.local import BLUE_GREEN, DIRECT, USER_MANAGED, jobs, strategy_of
+from pytest_keptn.deploy.local import BLUE_GREEN, DIRECT, USER_MANAGED, strategy_of
+from pytest_keptn.deploy.targets import jobs
 from pytest_keptn.errors import DeployError
 from pytest_keptn.model import Deployment, Instance, StageContext
 

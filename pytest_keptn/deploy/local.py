@@ -48,10 +48,14 @@ from typing import Any
 
 import pytest
 
-from pytest_keptn.deploy import lease
+from pytest_keptn.deploy import lease, targets
 from pytest_keptn.deploy import state as st
+from pytest_keptn.deploy.targets import address as _address
+from pytest_keptn.deploy.targets import jobs
+from pytest_keptn.deploy.targets import labels as _labels
+from pytest_keptn.deploy.targets import slot_labels as _slot_labels
 from pytest_keptn.errors import DeployError
-from pytest_keptn.model import Deployment, Instance, StageContext
+from pytest_keptn.model import Deployment, Instance, StageContext, TargetSlot
 from pytest_keptn.system import processes as procs
 from pytest_keptn.system.processes import ProcessRegistry
 
@@ -74,9 +78,6 @@ def strategy_of(properties: dict[str, object] | None) -> str:
     return name
 
 
-def jobs(ctx: StageContext) -> tuple[str, str, str]:
-    """Keptn's job names: (traffic, primary, canary)."""
-    return ctx.job, ctx.job + "-primary", ctx.job + "-canary"
 
 
 class LocalDeployer:
@@ -163,6 +164,11 @@ class LocalDeployer:
             lease.release(ctx.workdir, ctx.stage, ctx.service, ctx.processes)
 
     @pytest.hookimpl(trylast=True)
+    def pytest_keptn_target_slots(self, ctx: StageContext) -> list[TargetSlot] | None:
+        """A blue/green stage's canary and live primary (issue 17: no discovery waits)."""
+        return targets.slots(ctx, lambda: _live(ctx.workdir, ctx.stage, ctx.service, "primary"))
+
+    @pytest.hookimpl(trylast=True)
     def pytest_keptn_check_deployment(self, ctx: StageContext, deployment: Deployment) -> str | None:
         for role in ("canary", "direct"):
             inst = deployment.details.get(role)
@@ -177,7 +183,9 @@ class LocalDeployer:
     def _deploy_canary(self, ctx: StageContext) -> Deployment:
         traffic, primary_job, canary_job = jobs(ctx)
         primary = _live(ctx.workdir, ctx.stage, ctx.service, "primary")
-        canary = _start(ctx, "canary", ctx.image, ctx.tag)
+        # a pre-registered port (pytest_keptn_target_slots) is scraped already
+        port = ctx.targets.slot(canary_job, _slot_labels(ctx, "canary", ctx.tag))
+        canary = _start(ctx, "canary", ctx.image, ctx.tag, port=port)
         with st.locked(ctx.workdir) as data:
             st.put(data, ctx.stage, ctx.service, "canary", canary)
         address = _address(canary)
@@ -439,23 +447,6 @@ def _path(value: object) -> Path | None:
     return Path(str(value)) if value else None
 
 
-def _address(inst: dict[str, Any]) -> str:
-    return f"127.0.0.1:{inst['port']}"
-
-
-def _labels(ctx: StageContext, role: str, inst: dict[str, Any]) -> dict[str, str]:
-    return {
-        "keptn_project": ctx.project,
-        "keptn_stage": ctx.stage,
-        "keptn_service": ctx.service,
-        "keptn_deployment": role,
-        "tag": str(inst.get("tag", "")),
-        # the process serving the target: a shared file_sd file drops it once it has exited
-        "__meta_keptn_pid": str(inst["pid"]),
-        "__meta_keptn_start_ticks": str(inst.get("start_ticks") or ""),
-    }
-
-
 def _stopped(ctx: StageContext, role: str, inst: dict[str, Any], when: str = "") -> str | None:
     """None while the instance's process runs; else what became of it, with its log's tail."""
     pid = int(inst["pid"])
@@ -560,9 +551,11 @@ def _shell_script_index(parts: list[str]) -> int | None:
     return None
 
 
-def _start(ctx: StageContext, role: str, image: str, tag: str) -> dict[str, Any]:
-    """Start one build and wait until its health path answers; DeployError otherwise."""
-    port = procs.free_port()
+def _start(ctx: StageContext, role: str, image: str, tag: str,
+           port: int | None = None) -> dict[str, Any]:
+    """Start one build (on ``port``, else a free one) and wait until its health path answers;
+    DeployError otherwise."""
+    port = port or procs.free_port()
     argv = _command(ctx, image, tag, port)
     logs = ctx.workdir / "logs"
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")

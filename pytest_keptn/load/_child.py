@@ -29,6 +29,8 @@ its side (sessions and cookies stay consistent); ``--samples FILE`` records ever
 the window per side (response time, failure) as JSON for the statistical comparison. The
 ``result`` then describes the canary's requests only, so Locust's SLIs stay the canary's.
 
+``--prestart`` (alone): import Locust, then read the run's arguments from stdin (see main).
+
 Modes: one local process (default); ``--workers N``: a master on 127.0.0.1 with N local
 ``locust --worker`` processes; ``--master-bind HOST:PORT --expect-workers N``: a master that
 waits for remote workers started with
@@ -80,6 +82,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--prestart"]:
+        # A spare runner (``locust_driver.prestart``): Locust is imported now, while the stage
+        # before evaluates and releases; this run's arguments come later on stdin, as one JSON
+        # object {"argv": [...], "cwd": ..., "stderr": log file}.
+        import gevent
+        import locust
+        from locust.env import Environment
+
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # not needed after all
+        request = json.loads(line)
+        os.chdir(request["cwd"])
+        with open(request["stderr"], "ab") as err:
+            os.dup2(err.fileno(), 2)
+        argv = list(request["argv"])
     args = parse_args(argv)
     emit("phase", phase="import")
     # Imported here, in the child only: this monkey-patches the process with gevent.

@@ -42,6 +42,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -49,6 +50,7 @@ from pytest_keptn.errors import LoadError
 from pytest_keptn.extras import LOCUST
 from pytest_keptn.model import LoadResult, StageContext, Window
 from pytest_keptn.system import processes as procs
+from pytest_keptn.system.processes import ProcessRegistry
 
 WORKER_WAIT = 120.0
 # How long a phase that runs the locustfile's own code may take (--keptn-locust-hang-timeout):
@@ -119,6 +121,12 @@ def _reader(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 class LocustDriver:
     """Drive the test task's load with Locust (the built-in load driver)."""
 
+    def pytest_keptn_prepare_load(self, ctx: StageContext) -> None:
+        if ctx.settings.locust_workers or ctx.settings.locust_master_bind:
+            return  # a master with workers is started as it always was
+        if ctx.resource("locust/locustfile.py") is not None:
+            prestart(ctx.processes)
+
     @pytest.hookimpl(trylast=True)
     def pytest_keptn_run_load(
         self, ctx: StageContext, url: str, properties: dict[str, object],
@@ -184,13 +192,22 @@ def run_locust(
         err = open(log, "ab")
     except OSError as exc:  # a full or read-only state folder
         raise LoadError(f"cannot write the Locust log: {exc.strerror or exc}", file=str(log)) from None
-    with err:
-        child = subprocess.Popen(
-            argv, cwd=locustfile.parent, stdout=subprocess.PIPE, stderr=err,
-            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
-            env=procs.tagged_env(tag),
-        )
-    ctx.processes.track(procs.Started(child.pid, "load", tag=tag))
+    spare = _take_spare(ctx.processes)
+    if spare is not None:  # Locust is imported already (prestart)
+        err.close()
+        child, tag = spare
+        assert child.stdin is not None
+        child.stdin.write(json.dumps({"argv": argv[3:], "cwd": str(locustfile.parent),
+                                      "stderr": str(log)}) + "\n")
+        child.stdin.close()
+    else:
+        with err:
+            child = subprocess.Popen(
+                argv, cwd=locustfile.parent, stdout=subprocess.PIPE, stderr=err,
+                stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+                env=procs.tagged_env(tag),
+            )
+        ctx.processes.track(procs.Started(child.pid, "load", tag=tag))
     hang = float(settings.locust_hang_timeout or DEFAULT_HANG_TIMEOUT)
     phase, limit = "start", hang
     since = time.monotonic()
@@ -232,7 +249,7 @@ def run_locust(
                 # Locust is set up: once Prometheus scrapes every registered target (the new
                 # canary takes up to ~6 s to be discovered), the load window may start.
                 began = time.monotonic()
-                _wait_for_scrapes(ctx)
+                _wait_for_scrapes(ctx, url, baseline_url)
                 ctx.say(f"load: Locust ready; Prometheus scrapes every target "
                         f"(waited {time.monotonic() - began:.1f}s); go")
                 go_file.touch()
@@ -283,10 +300,44 @@ def run_locust(
     return load
 
 
-def _wait_for_scrapes(ctx: StageContext) -> None:
-    wait_up = getattr(ctx.targets, "wait_targets_up", None)
-    if callable(wait_up):
-        wait_up(None, timeout=float(ctx.settings.deploy_timeout))
+# at most one prestarted runner, with the registry of the session that owns it
+_SPARE: list[tuple[ProcessRegistry, subprocess.Popen[str], str]] = []
+
+
+def prestart(processes: ProcessRegistry) -> None:
+    """Start a spare Locust runner that imports Locust now (0.6-1.5 s) and takes its run's
+    arguments when a test task starts: a later stage has no discovery wait left to hide
+    Locust's start-up in (issue 17). Stopped with the session's processes if unused."""
+    if _SPARE and _SPARE[0][1].poll() is None:
+        return
+    _SPARE.clear()
+    tag = procs.new_tag()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "pytest_keptn.load._child", "--prestart"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            start_new_session=True, env=procs.tagged_env(tag))
+    except OSError:
+        return  # the test task starts its runner itself
+    processes.track(procs.Started(child.pid, "load", tag=tag))
+    _SPARE.append((processes, child, tag))
+
+
+def _take_spare(processes: ProcessRegistry) -> tuple[subprocess.Popen[str], str] | None:
+    while _SPARE:
+        owner, child, tag = _SPARE.pop()
+        if owner is processes and child.poll() is None:
+            return child, tag
+        owner.forget(child.pid)
+        procs.stop_pid(child.pid, timeout=2.0, tag=tag)
+    return None
+
+
+def _wait_for_scrapes(ctx: StageContext, url: str, baseline_url: str | None) -> None:
+    """Until the builds under load are scraped (not the targets other stages registered a
+    moment ago: they are not this window's)."""
+    addresses = [urlsplit(u).netloc for u in (url, baseline_url) if u]
+    ctx.targets.wait_scraped(addresses, float(ctx.settings.deploy_timeout))
 
 
 def _to_result(result: dict[str, Any], url: str, what: str, log: Path, users: int,

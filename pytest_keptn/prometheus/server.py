@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,17 +26,30 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from pytest_keptn.errors import ProviderError
-from pytest_keptn.model import TargetRegistry
+from pytest_keptn.model import TargetRegistry, TargetSlot
+from pytest_keptn.prometheus import keep, slots
 from pytest_keptn.system.files import atomic_write
 from pytest_keptn.system.processes import free_port, log_tail
 
+if TYPE_CHECKING:
+    import httpx
+
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 5.0
+_POLL = 0.05  # every 0.1 s of polling would add up to 0.1 s to a stage
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _job_file(job: str) -> str:
@@ -60,8 +74,11 @@ class EmbeddedPrometheus(TargetRegistry):
         *,
         binary: str = "prometheus",
         scrape_interval: float = 1.0,
+        keep_seconds: float = 0.0,
     ) -> None:
         self.workdir = Path(workdir) if workdir is not None else None
+        self.keep_seconds = float(keep_seconds)  # --keptn-prometheus-keep: idle time after use
+        self.record_dir = self.workdir  # where a kept instance is recorded (keep.RECORD)
         self.binary = binary
         self.scrape_interval = float(scrape_interval)
         self.port: int | None = None
@@ -72,8 +89,15 @@ class EmbeddedPrometheus(TargetRegistry):
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._attached = False
         self._log: object | None = None
-        self._targets: dict[str, dict[str, object]] = {}  # job -> {"targets": [...], "labels": {}}
+        self._targets: dict[str, dict[str, dict[str, str]]] = {}  # job -> address -> labels
         self._lock = threading.Lock()
+        self._http: httpx.Client | None = None
+        self._exe = binary
+        self._began = 0.0
+        self._ready = False
+        self._published = False
+        self._kept_pid: int | None = None  # a kept Prometheus this session reuses
+        self._kept_ticks: int | None = None
 
     @classmethod
     def attach(cls, url: str, sd_dir: str | Path) -> EmbeddedPrometheus:
@@ -102,12 +126,16 @@ class EmbeddedPrometheus(TargetRegistry):
     @property
     def pid(self) -> int | None:
         """The prometheus process' id while it runs."""
-        return self._proc.pid if self.running and self._proc is not None else None
+        if not self.running:
+            return None
+        return self._proc.pid if self._proc is not None else self._kept_pid
 
     @property
     def running(self) -> bool:
         if self._attached:
             return self.folder is not None
+        if self._kept_pid is not None:
+            return keep.alive(self._kept_pid, self._kept_ticks)
         return self._proc is not None and self._proc.poll() is None
 
     @property
@@ -131,7 +159,13 @@ class EmbeddedPrometheus(TargetRegistry):
 
     def start(self, timeout: float = _START_TIMEOUT) -> EmbeddedPrometheus:
         """Start the binary and wait until ``/-/ready`` answers 200."""
-        if self.running:
+        return self.spawn().wait_started(timeout)
+
+    def spawn(self) -> EmbeddedPrometheus:
+        """Start the binary without waiting for it (:meth:`wait_started` waits). The plugin
+        spawns it before importing its runtime: its first scrape comes on a discovery tick
+        counted from its start, so every 0.1 s earlier is 0.1 s off the first stage."""
+        if self.running or self._proc is not None:
             return self
         exe = shutil.which(self.binary)
         if exe is None:
@@ -141,45 +175,62 @@ class EmbeddedPrometheus(TargetRegistry):
                 "--keptn-prometheus-binary, or give --keptn-prometheus-url)",
                 field="keptn_prometheus_binary",
             )
+        self._exe = exe
         if self.workdir is not None:
             self.workdir.mkdir(parents=True, exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix="keptn-prometheus-", dir=self.workdir))
-        atexit.register(self.stop)
+        atexit.register(self.close)
         self.sd_dir.mkdir()
         for job in list(self._targets):
             self._write_job(job)
         (self.folder / "prometheus.yml").write_text(self._config())
+        if self.keep_seconds:
+            keep.join(self.folder, os.getpid())
+        self._popen()
+        return self
+
+    def _popen(self) -> None:
+        assert self.folder is not None
+        self.port = free_port()
         log_dir = self.workdir if self.workdir is not None else self.folder
+        self.log_path = log_dir / f"prometheus-{self.port}.log"
+        self._began = time.monotonic()
+        with open(self.log_path, "wb") as log:
+            self._proc = subprocess.Popen(
+                [
+                    self._exe,
+                    f"--config.file={self.folder / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.folder / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--web.enable-lifecycle",
+                    "--storage.tsdb.retention.time=1d",
+                    "--log.level=info",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._watch()  # at once: a pytest killed while Prometheus starts leaves nothing behind
+
+    def wait_started(self, timeout: float = _START_TIMEOUT) -> EmbeddedPrometheus:
+        """Wait until the spawned binary answers ``/-/ready`` (a taken port: spawn again)."""
+        if self._ready:
+            return self
+        if self._proc is None:
+            raise ProviderError("the embedded Prometheus is not started")
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between check and use
-            self.port = free_port()
-            self.log_path = log_dir / f"prometheus-{self.port}.log"
-            began = time.monotonic()
-            with open(self.log_path, "wb") as log:
-                self._proc = subprocess.Popen(
-                    [
-                        exe,
-                        f"--config.file={self.folder / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={self.folder / 'data'}",
-                        f"--web.listen-address=127.0.0.1:{self.port}",
-                        "--web.enable-lifecycle",
-                        "--storage.tsdb.retention.time=1d",
-                        "--log.level=info",
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            if self._wait_ready(began + timeout):
-                self.start_to_ready_seconds = time.monotonic() - began
-                self._watch()
+            if self._wait_ready(self._began + timeout):
+                self.start_to_ready_seconds = time.monotonic() - self._began
+                self._ready = True
                 return self
-            last_error = log_tail(self.log_path)
-            rc = self._proc.poll()
+            last_error = log_tail(self.log_path) if self.log_path else ""
+            rc = self._proc.poll() if self._proc is not None else None
             self._terminate()
             if rc is None or "address already in use" not in last_error:
                 break
+            self._popen()
         self.stop()
         raise ProviderError(
             f"the embedded Prometheus did not become ready within {timeout:g}s"
@@ -189,28 +240,42 @@ class EmbeddedPrometheus(TargetRegistry):
 
     def _watch(self) -> None:
         """A watchdog process that stops Prometheus and removes its folder if this process
-        dies without doing so (SIGKILL, OOM kill): atexit and signal handlers do not run then."""
+        dies without doing so (SIGKILL, OOM kill): atexit and signal handlers do not run then.
+        A kept Prometheus (``keep_seconds``): it stops it once no session has used it for
+        that long, whether the sessions ended or were killed."""
         assert self._proc is not None and self.folder is not None
+        argv = [sys.executable, "-I", "-S", str(Path(__file__).with_name("_watchdog.py"))]
+        if self.keep_seconds:
+            argv += ["--keep", f"{self.keep_seconds:g}", str(self.record_dir or "")]
         with contextlib.suppress(OSError):
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(Path(__file__).with_name("_watchdog.py")),
-                 str(os.getpid()), str(self._proc.pid), str(self.folder)],
+                [*argv, str(os.getpid()), str(self._proc.pid), str(self.folder)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
 
+    @property
+    def http(self) -> httpx.Client:
+        """The one HTTP client of this Prometheus (plain http on 127.0.0.1: no CA bundle to
+        load, which costs 24-54 ms per client)."""
+        if self._http is None:
+            import httpx  # not at the top: the early spawn (plugin.py) must not wait for it
+
+            self._http = httpx.Client(timeout=2.0, verify=False)
+        return self._http
+
     def _wait_ready(self, deadline: float) -> bool:
-        assert self._proc is not None
-        with httpx.Client(timeout=1.0) as http:
-            while time.monotonic() < deadline:
-                if self._proc.poll() is not None:
-                    return False
-                with contextlib.suppress(httpx.HTTPError):
-                    if http.get(self.url + "/-/ready").status_code == 200:
-                        return True
-                time.sleep(0.05)
+        import httpx
+
+        while time.monotonic() < deadline:
+            if not self.running:
+                return False
+            with contextlib.suppress(httpx.HTTPError):
+                if self.http.get(self.url + "/-/ready", timeout=1.0).status_code == 200:
+                    return True
+            time.sleep(_POLL)
         return False
 
     def _terminate(self) -> None:
@@ -223,6 +288,9 @@ class EmbeddedPrometheus(TargetRegistry):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(_STOP_TIMEOUT)
+        elif proc is None and self._kept_pid is not None:
+            keep.terminate(self._kept_pid, self._kept_ticks, _STOP_TIMEOUT)
+        self._kept_pid = None
         if watchdog is not None:  # it exits as soon as Prometheus has
             try:
                 watchdog.wait(_STOP_TIMEOUT)
@@ -233,15 +301,69 @@ class EmbeddedPrometheus(TargetRegistry):
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL) and remove the temp folder. Idempotent.
         An attached instance (:meth:`attach`) only lets go: its owner stops it."""
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
         if self._attached:
             self.folder = None
             return
         self._terminate()
         folder, self.folder = self.folder, None
         if folder is not None:
+            if self.record_dir is not None:
+                keep.forget(self.record_dir, folder)
             shutil.rmtree(folder, ignore_errors=True)
+        self._ready = False
         with contextlib.suppress(Exception):
-            atexit.unregister(self.stop)
+            atexit.unregister(self.close)
+
+    def close(self) -> None:
+        """The end of this session's use: a kept Prometheus (:meth:`publish`, :meth:`reuse`)
+        keeps running until it has been idle for ``keep_seconds``; any other stops."""
+        if not (self._published and self.keep_seconds and self.running):
+            self.stop()
+            return
+        assert self.folder is not None
+        keep.leave(self.folder, os.getpid())
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
+        self._proc = None  # not ours to stop any more: the watchdog does, after the idle time
+        self._watchdog = None
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.close)
+
+    # -- keeping it for the next session (--keptn-prometheus-keep) --------------------------
+    def _key(self) -> str:
+        return f"{shutil.which(self.binary)}|{self.scrape_interval:g}"
+
+    def publish(self) -> None:
+        """Record this kept Prometheus in ``workdir`` for the next compatible session (after
+        the session's setup checks passed: a failed setup stops it instead)."""
+        if not self.keep_seconds or self.record_dir is None or self.folder is None \
+                or self._proc is None or self.port is None:
+            return
+        keep.publish(self.record_dir, pid=self._proc.pid, port=self.port, folder=self.folder,
+                     key=self._key(), keep_seconds=self.keep_seconds)
+        self._published = True
+
+    @classmethod
+    def reuse(cls, workdir: Path, *, binary: str = "prometheus", scrape_interval: float = 1.0,
+              keep_seconds: float = 0.0) -> EmbeddedPrometheus | None:
+        """The Prometheus an earlier session of this state folder kept, when it still runs with
+        the same binary and scrape interval; this session is counted as using it."""
+        prom = cls(workdir, binary=binary, scrape_interval=scrape_interval,
+                   keep_seconds=keep_seconds)
+        found = keep.take(Path(workdir), prom._key(), os.getpid())
+        if found is None:
+            return None
+        prom.port, prom.folder = found.port, found.folder
+        prom._kept_pid, prom._kept_ticks = found.pid, found.ticks
+        prom._published = prom._ready = True
+        log = f"prometheus-{found.port}.log"
+        prom.log_path = found.folder / log if (found.folder / log).exists() else Path(workdir) / log
+        atexit.register(prom.close)
+        return prom
 
     def __enter__(self) -> EmbeddedPrometheus:
         return self.start()
@@ -256,30 +378,97 @@ class EmbeddedPrometheus(TargetRegistry):
 
     # -- targets ----------------------------------------------------------------------------
     def register(self, job: str, address: str, labels: Mapping[str, str] | None = None) -> None:
-        """Scrape ``address`` (``host:port``) under job name ``job`` (plus ``labels``)."""
+        """Scrape ``address`` (``host:port``) under job name ``job`` (plus ``labels``).
+        Registering what is already registered writes nothing (Prometheus re-reads a changed
+        file_sd file and throttles what it applies)."""
         if not job or "\n" in job:
             raise ProviderError(f"bad job name {job!r}", field="prometheus")
+        merged = dict(labels or {})
+        merged["job"] = job
         with self._lock:
             self._sync()
-            entry = self._targets.setdefault(job, {"targets": [], "labels": {}})
-            targets = entry["targets"]
-            assert isinstance(targets, list)
-            if address not in targets:
-                targets.append(address)
-            merged = dict(labels or {})
-            merged["job"] = job
-            entry["labels"] = merged
+            entry = self._targets.setdefault(job, {})
+            if entry.get(address) == merged:
+                return
+            entry[address] = merged
             if self.folder is not None:
                 self._write_job(job)
 
     def unregister(self, job: str) -> None:
-        """Stop scraping every target of ``job``."""
+        """Stop scraping every target of ``job``. The job's slot, if it owned one that a
+        build claimed, is armed again on a new port for the job's next build."""
         with self._lock:
             self._sync()
-            self._targets.pop(job, None)
+            if self.folder is None or not (self.folder / slots.POOL_FILE).exists():
+                self._targets.pop(job, None)
+                if self.folder is not None:
+                    self._write_job(job)
+                return
+            with slots.pool(self.folder) as entries:
+                free = {str(e["address"]) for e in entries if not e.get("claimed")}
+                kept = {a: v for a, v in self._targets.get(job, {}).items() if a in free}
+                self._targets[job] = kept
+                self._write_job(job)
+                for entry in [e for e in entries if e.get("claimed") and e["jobs"][0] == job]:
+                    entries.remove(entry)
+                    self._arm(entries, tuple(entry["jobs"]), dict(entry["labels"]))
+
+    def add_slots(self, groups: Sequence[TargetSlot]) -> None:
+        """Pre-register ``groups`` (see :mod:`.slots`): each gets a free port, or its fixed
+        address, under its jobs. A group whose owner job already has a free slot (a kept
+        Prometheus reused by a later session) keeps it."""
+        if self.folder is None:
+            raise ProviderError("the embedded Prometheus is not started")
+        with self._lock:
+            self._sync()
+            with slots.pool(self.folder) as entries:
+                for group in groups:
+                    if group.address is not None:
+                        for job in group.jobs:
+                            self._put(job, group.address, group.labels)
+                        continue
+                    armed = [e for e in entries
+                             if not e.get("claimed") and e["jobs"][0] == group.jobs[0]]
+                    if not armed:
+                        self._arm(entries, group.jobs, dict(group.labels))
+            for job in list(self._targets):
+                self._write_job(job)
+
+    def slot(self, job: str, labels: Mapping[str, str] | None = None) -> int | None:
+        """The port of ``job``'s pre-registered slot, claimed for the caller's build (scraped
+        already: no discovery wait), or None (no slot, or its port was taken meanwhile)."""
+        if self.folder is None or not (self.folder / slots.POOL_FILE).exists():
+            return None
+        with self._lock:
+            self._sync()
+            with slots.pool(self.folder) as entries:
+                for entry in entries:
+                    if entry.get("claimed") or entry["jobs"][0] != job:
+                        continue
+                    address = str(entry["address"])
+                    port = int(address.rsplit(":", 1)[1])
+                    if _port_free(port):
+                        entry["claimed"] = True
+                        return port
+                    entries.remove(entry)  # someone else listens there: not a slot any more
+                    for name in entry["jobs"]:
+                        if self._targets.get(name, {}).pop(address, None) is not None:
+                            self._write_job(name)
+                    return None
+        return None
+
+    def _arm(self, entries: list[dict[str, object]], jobs: tuple[str, ...],
+             labels: dict[str, str]) -> None:
+        address = f"127.0.0.1:{free_port()}"
+        entries.append({"jobs": list(jobs), "labels": labels, "address": address,
+                        "claimed": False})
+        for job in jobs:
+            self._put(job, address, labels)
             if self.folder is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    (self.sd_dir / _job_file(job)).unlink()
+                self._write_job(job)
+
+    def _put(self, job: str, address: str, labels: Mapping[str, str]) -> None:
+        self._targets.setdefault(job, {})[address] = {**labels, "job": job}
 
     @property
     def jobs(self) -> list[str]:
@@ -288,60 +477,113 @@ class EmbeddedPrometheus(TargetRegistry):
             return sorted(self._targets)
 
     def _sync(self) -> None:
-        """Attached (:meth:`attach`): the targets are what the shared file_sd folder says,
-        whichever process of the run registered them."""
-        if not self._attached or self.folder is None:
+        """Once started, the targets are what the file_sd folder says, whichever process
+        registered them (the xdist workers, an earlier session of a kept Prometheus)."""
+        if self.folder is None:
             return
-        found: dict[str, dict[str, object]] = {}
+        found: dict[str, dict[str, dict[str, str]]] = {}
         for path in sorted(self.sd_dir.glob("*.json")):
             with contextlib.suppress(OSError, ValueError, TypeError, KeyError, IndexError):
-                entry = json.loads(path.read_text())[0]
-                found[str(entry["labels"]["job"])] = {
-                    "targets": list(entry["targets"]), "labels": dict(entry["labels"])}
+                for group in json.loads(path.read_text()):
+                    labels = {str(k): str(v) for k, v in group["labels"].items()}
+                    for address in group["targets"]:
+                        found.setdefault(labels["job"], {})[str(address)] = labels
         self._targets = found
 
     def _write_job(self, job: str) -> None:
         path = self.sd_dir / _job_file(job)
+        targets = self._targets.get(job)
+        if not targets:
+            self._targets.pop(job, None)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return
+        groups = [{"targets": [address], "labels": labels} for address, labels in targets.items()]
         # the temporary file matches no *.json: Prometheus never reads it half-written
-        atomic_write(path, json.dumps([self._targets[job]]))
+        atomic_write(path, json.dumps(groups))
 
-    def wait_targets_up(self, jobs: Sequence[str] | None = None, timeout: float = 15.0) -> None:
-        """Wait until every target of ``jobs`` (default: all registered) is scraped with health up."""
-        wanted = sorted(set(jobs if jobs is not None else self.jobs))
+    def wait_scraped(self, addresses: Sequence[str], timeout: float) -> None:
+        self.wait_targets_up(None, timeout, addresses=addresses)
+
+    def wait_targets_up(self, jobs: Sequence[str] | None = None, timeout: float = 15.0, *,
+                        addresses: Sequence[str] | None = None) -> None:
+        """Wait until every target of ``jobs`` (default: all registered) is scraped with health
+        up; with ``addresses`` (``host:port``), only those targets (a stage's new canary), so
+        that a target registered for another stage a moment ago is not waited for. Free slots
+        (nothing listens there yet) are never waited for."""
+        with self._lock:
+            self._sync()
+            targets = {job: dict(found) for job, found in self._targets.items()}
+        free = (slots.free_addresses(self.folder)
+                if self.folder is not None and (self.folder / slots.POOL_FILE).exists() else set())
+        wanted = {(job, address) for job, found in targets.items()
+                  if jobs is None or job in jobs for address in found
+                  if address not in free and (addresses is None or address in addresses)}
+        wanted |= {(job, "") for job in (jobs or ()) if job not in targets}
         if not wanted:
             return
+        import httpx
+
         deadline = time.monotonic() + timeout
-        state: dict[str, str] = {}
-        with httpx.Client(timeout=2.0) as http:
-            while True:
-                state = {job: "not discovered yet" for job in wanted}
-                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
-                    response = http.get(self.url + "/api/v1/targets", params={"state": "active"})
-                    if response.status_code == 200:
-                        seen: dict[str, list[str]] = {}
-                        for target in response.json()["data"]["activeTargets"]:
-                            job = target["labels"].get("job", "")
-                            if job in state:
-                                health = target.get("health", "unknown")
-                                problem = "" if health == "up" else (
-                                    f"{health}: {target.get('lastError') or 'not scraped yet'}"
-                                )
-                                seen.setdefault(job, []).append(problem)
-                        for job, problems in seen.items():
-                            bad = [p for p in problems if p]
-                            state[job] = bad[0] if bad else ""
-                if not self.running:
-                    raise ProviderError(
-                        f"the embedded Prometheus exited (log: {log_tail(self.log_path) if self.log_path else ''})",
-                        field="prometheus",
-                    )
-                down = {j: s for j, s in state.items() if s}
-                if not down:
-                    return
-                if time.monotonic() >= deadline:
-                    detail = "; ".join(f"{j} ({s})" for j, s in down.items())
-                    raise ProviderError(
-                        f"scrape target(s) not up within {timeout:g}s: {detail}",
-                        field="prometheus",
-                    )
-                time.sleep(0.2)
+        while True:
+            state = {pair: "not discovered yet" for pair in wanted}
+            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
+                response = self.http.get(self.url + "/api/v1/targets", params={"state": "active"})
+                if response.status_code == 200:
+                    for target in response.json()["data"]["activeTargets"]:
+                        job = target["labels"].get("job", "")
+                        pair = (job, urlsplit(target.get("scrapeUrl", "")).netloc)
+                        if pair in state:
+                            health = target.get("health", "unknown")
+                            state[pair] = "" if health == "up" else (
+                                f"{health}: {target.get('lastError') or 'not scraped yet'}")
+            if not self.running:
+                raise ProviderError(
+                    f"the embedded Prometheus exited (log: {log_tail(self.log_path) if self.log_path else ''})",
+                    field="prometheus",
+                )
+            down = {j if not a else f"{j} {a}": s for (j, a), s in state.items() if s}
+            if not down:
+                return
+            if time.monotonic() >= deadline:
+                detail = "; ".join(f"{j} ({s})" for j, s in sorted(down.items()))
+                raise ProviderError(
+                    f"scrape target(s) not up within {timeout:g}s: {detail}",
+                    field="prometheus",
+                )
+            time.sleep(_POLL)
+
+
+def spawn_early(config: Any, settings: Any) -> EmbeddedPrometheus | None:
+    """The embedded Prometheus a session will want, spawned (not waited for) as the first thing
+    the plugin does, before its runtime is imported: the first scrape comes on a discovery
+    tick counted from Prometheus' start. With ``--keptn-prometheus-keep`` a kept one is reused
+    instead. None when the session will not want one (or cannot tell yet: the session then
+    starts it itself and reports any mistake)."""
+    from pytest_keptn.locate import keptn_root
+
+    if (settings.prometheus_url or settings.evaluation_only or config.option.collectonly
+            or hasattr(config, "workerinput")
+            or config.pluginmanager.is_blocked("keptn-sli-prometheus")):
+        return None
+    root = keptn_root(settings.root, config.rootpath)
+    if root is None or not (root / "shipyard.yaml").is_file():
+        return None
+    workdir = settings.state_path(root) / "prometheus"
+    try:
+        keep_seconds = keep.parse_duration(settings.prometheus_keep)
+        if keep_seconds:
+            reused = EmbeddedPrometheus.reuse(workdir, binary=settings.prometheus_binary,
+                                              scrape_interval=settings.scrape_interval,
+                                              keep_seconds=keep_seconds)
+            if reused is not None:
+                return reused
+        # a state folder that does not exist yet stays untouched until the setup is checked
+        prom = EmbeddedPrometheus(workdir if workdir.is_dir() else None,
+                                  binary=settings.prometheus_binary,
+                                  scrape_interval=settings.scrape_interval,
+                                  keep_seconds=keep_seconds)
+        prom.record_dir = workdir
+        return prom.spawn()
+    except (ValueError, OSError, ProviderError):
+        return None

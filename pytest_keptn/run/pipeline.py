@@ -92,30 +92,37 @@ class Pipeline:
     def context(self, stage: str) -> StageContext:
         ctx = self._contexts.get(stage)
         if ctx is None:
-            plan = self.plan.stages[stage]
-            props: dict[str, Mapping[str, Any]] = {}
-            for seq in plan.stage.sequences:
-                for task in seq.tasks:
-                    props.setdefault(task.name, dict(task.properties))
-            ctx = StageContext(
-                project=self.plan.project,
-                service=plan.service,
-                stage=stage,
-                image=self.settings.image,
-                tag=self.settings.tag,
-                root=self.plan.root,
-                workdir=self.settings.state_path(self.plan.root),
-                settings=self.settings,
-                sli_indicators=dict(plan.sli_indicators),
-                slo_filter=dict(plan.slo.filter) if plan.slo else {},
-                task_properties=props,
-                prometheus_url=self.resources.prometheus_url(),
-                targets=self.resources.targets(),
-                progress=lambda line, _s=stage: self.say(_s, line),
-                processes=self.resources.processes,
-            )
-            self._contexts[stage] = ctx
+            ctx = self._contexts[stage] = self.planning_context(
+                stage, prometheus_url=self.resources.prometheus_url(),
+                targets=self.resources.targets())
         return ctx
+
+    def planning_context(self, stage: str, *, prometheus_url: str | None = None,
+                         targets: TargetRegistry | None = None) -> StageContext:
+        """A stage's context before anything runs (no Prometheus yet unless given): what the
+        ``pytest_keptn_target_slots`` hook is asked with."""
+        plan = self.plan.stages[stage]
+        props: dict[str, Mapping[str, Any]] = {}
+        for seq in plan.stage.sequences:
+            for task in seq.tasks:
+                props.setdefault(task.name, dict(task.properties))
+        return StageContext(
+            project=self.plan.project,
+            service=plan.service,
+            stage=stage,
+            image=self.settings.image,
+            tag=self.settings.tag,
+            root=self.plan.root,
+            workdir=self.settings.state_path(self.plan.root),
+            settings=self.settings,
+            sli_indicators=dict(plan.sli_indicators),
+            slo_filter=dict(plan.slo.filter) if plan.slo else {},
+            task_properties=props,
+            prometheus_url=prometheus_url,
+            targets=targets if targets is not None else TargetRegistry(),
+            progress=lambda line, _s=stage: self.say(_s, line),
+            processes=self.resources.processes,
+        )
 
     def load_state(self, stage: str, sequence: str) -> SequenceState:
         return self.store.load(stage, sequence)
@@ -316,6 +323,20 @@ class Pipeline:
             user_failures=self.resources.user_test_failures(stage),
         )
 
+    def _prepare_next_load(self, stage: str) -> None:
+        """The next stage with a test task may come next: its load driver gets ready while
+        this stage evaluates and releases (``pytest_keptn_prepare_load``)."""
+        if self.evaluation_only or self.settings.deployer == "none":
+            return
+        for later in _stages_after(self.plan, stage):
+            if any(t.name in TEST_TASKS for seq in self.plan.stages[later].stage.sequences
+                   for t in seq.tasks):
+                try:
+                    self.hook.pytest_keptn_prepare_load(ctx=self.context(later))
+                except Exception:  # only a head start: the test task starts its driver anyway
+                    pass
+                return
+
     def _run_task(self, stage: str, task: Task, state: SequenceState) -> TaskOutcome:
         started = time.monotonic()
         name = task.name
@@ -336,9 +357,16 @@ class Pipeline:
         seconds = time.monotonic() - started
         if result == "fail":
             state.result = "fail"
+        elif name in TEST_TASKS:
+            self._prepare_next_load(stage)
         self.say(stage, f"{name} {'finished' if result != 'fail' else 'FAILED'} in {seconds:.1f}s: "
                  f"{result}" + (f" — {message}" if message else ""))
         return TaskOutcome(name, result, message, round(seconds, 3))
+
+
+def _stages_after(plan: RunPlan, stage: str) -> list[str]:
+    names = list(plan.stages)
+    return names[names.index(stage) + 1:] if stage in names else []
 
 
 def _first_index(seq: Sequence, names: tuple[str, ...]) -> int | None:

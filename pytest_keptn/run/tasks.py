@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pytest_keptn.deploy import baseline as live_baseline
 from pytest_keptn.errors import KeptnError
@@ -72,9 +73,9 @@ def test(call: TaskCall) -> TaskResult:
     if load is None:
         # No load driver: the window is the test task itself, until the canary is scraped.
         started = datetime.now(UTC)
-        wait_up = getattr(ctx.targets, "wait_targets_up", None)
-        if callable(wait_up) and state.deployment is not None:
-            wait_up(None, timeout=float(ctx.settings.deploy_timeout))
+        if state.deployment is not None:
+            ctx.targets.wait_scraped([urlsplit(state.deployment.url).netloc],
+                                     float(ctx.settings.deploy_timeout))
         state.window = (started.isoformat(), datetime.now(UTC).isoformat())
         summary = "no load test configured"
     else:

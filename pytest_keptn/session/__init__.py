@@ -12,6 +12,7 @@ import pytest
 
 from pytest_keptn.config import Settings
 from pytest_keptn.errors import KeptnError
+from pytest_keptn.prometheus.server import EmbeddedPrometheus
 from pytest_keptn.run.plan import check_plans
 from pytest_keptn.session.items import KeptnItems, Ordering
 from pytest_keptn.session.session import KeptnSession
@@ -21,16 +22,24 @@ from pytest_keptn.spec.checks import reissued_spec_warnings
 __all__ = ["KeptnSession", "start"]
 
 
-def start(config: pytest.Config, settings: Settings) -> KeptnSession:
-    """Plan the run and register the session's plugins; a setup mistake is a usage error."""
+def start(config: pytest.Config, settings: Settings,
+          early: EmbeddedPrometheus | None = None) -> KeptnSession:
+    """Plan the run and register the session's plugins; a setup mistake is a usage error.
+    ``early``: the embedded Prometheus plugin.py spawned before importing this runtime."""
     session: KeptnSession | None = None
     try:
         with reissued_spec_warnings(config):
-            session = KeptnSession(config, settings)
+            session = KeptnSession(config, settings, early)
     except (KeptnError, SpecWarning) as exc:  # SpecWarning: the user's filterwarnings = error
         if session is not None:
             session.close()
+        elif early is not None:
+            early.close()
         raise pytest.UsageError(f"pytest-keptn: {exc}") from None
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
     pm = config.pluginmanager
     pm.register(session, "keptn-session")
     pm.register(KeptnItems(session), "keptn-items")

@@ -13,13 +13,14 @@ import pytest
 
 from pytest_keptn.config import Settings
 from pytest_keptn.deploy.checks import check_delivery
-from pytest_keptn.errors import HistoryError
+from pytest_keptn.errors import ConfigError, HistoryError
 from pytest_keptn.gate.history import History, check_history_setting, history_location
 from pytest_keptn.gate.timeframe import resolve_window
 from pytest_keptn.locate import prepare_state_dir
-from pytest_keptn.model import StageContext, TargetRegistry
+from pytest_keptn.model import StageContext, TargetRegistry, TargetSlot
 from pytest_keptn.prometheus.file_sd import FileSDTargets, prune
 from pytest_keptn.prometheus.file_sd import check_settings as check_file_sd
+from pytest_keptn.prometheus.keep import parse_duration
 from pytest_keptn.prometheus.preflight import check_prometheus
 from pytest_keptn.prometheus.server import EmbeddedPrometheus
 from pytest_keptn.run.pipeline import Pipeline
@@ -35,10 +36,21 @@ from pytest_keptn.system.processes import ProcessRegistry
 class KeptnSession:
     """Everything pytest-keptn does in a session where a stage is selected."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings,
+                 early: EmbeddedPrometheus | None = None) -> None:
         self.config = config
         self.settings = settings
+        self._early = early  # spawned before the runtime was imported (plugin.py)
+        try:
+            self.keep_seconds = parse_duration(settings.prometheus_keep)
+        except ValueError:
+            raise ConfigError(f"expected a duration such as 10m, 600s or 0, got "
+                              f"{settings.prometheus_keep!r}",
+                              field="--keptn-prometheus-keep") from None
         self.plan: RunPlan = plan_run(settings, config.rootpath)
+        if self._early is not None and not self.plan.needs_prometheus:
+            self._early.close()
+            self._early = None
         hook = config.pluginmanager.hook
         check_delivery(settings, self.root, self.plans, evaluation_only=settings.evaluation_only,
                        own_deployer=bool(hook.pytest_keptn_deploy.get_hookimpls()),
@@ -170,11 +182,18 @@ class KeptnSession:
                 and self.config.pluginmanager.has_plugin("keptn-sli-prometheus")
                 and self.plan.needs_prometheus
             ):
-                server = EmbeddedPrometheus(
+                early, self._early = self._early, None
+                server = early or EmbeddedPrometheus(
                     self.settings.state_path(self.root) / "prometheus",
                     binary=self.settings.prometheus_binary,
                     scrape_interval=self.settings.scrape_interval,
-                ).start()
+                    keep_seconds=self.keep_seconds,
+                ).spawn()
+                # the slots before waiting: written while Prometheus starts, they are read
+                # at its first discovery tick like the rest
+                server.add_slots(self.target_slots())
+                server.wait_started()
+                server.publish()  # --keptn-prometheus-keep: for the next session
                 self._prometheus = server
                 if not quiet:
                     self.say(f"embedded Prometheus at {server.url}")
@@ -182,6 +201,18 @@ class KeptnSession:
                 self.say(f"embedded Prometheus at {self._prometheus.url}")
             self._announced = self._announced or not quiet
         return self._prometheus
+
+    def target_slots(self) -> list[TargetSlot]:
+        """What the deployers will register (``pytest_keptn_target_slots``), for every stage
+        the run may reach: registered when Prometheus starts, scraped before they are used."""
+        found: list[TargetSlot] = []
+        if self.settings.deployer == "none":
+            return found
+        for stage in self.plans:
+            ctx = self.pipeline.planning_context(stage)
+            for answer in self.config.hook.pytest_keptn_target_slots(ctx=ctx):
+                found += answer or []
+        return found
 
     def start_prometheus_early(self) -> None:
         """Start the embedded Prometheus in the background while pytest collects: it picks up
@@ -299,9 +330,10 @@ class KeptnSession:
         except Exception as exc:
             self.say(f"cleanup: {exc}")
         with self._prometheus_lock:  # waits for a start still under way in the background
-            if self._prometheus is not None:
-                self._prometheus.stop()
-                self._prometheus = None
+            for server in (self._prometheus, self._early):
+                if server is not None:
+                    server.close()  # a kept one (--keptn-prometheus-keep) keeps running
+            self._prometheus = self._early = None
         if self._history is not None:
             self._history.close()
             self._history = None

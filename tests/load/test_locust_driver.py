@@ -241,3 +241,25 @@ def _served(url: str) -> int:
         for line in text.splitlines()
         if line.startswith("http_server_request_duration_seconds_count") and 'route="/"' in line
     )
+
+
+@pytest.mark.slow
+def test_a_prepared_runner_takes_the_next_load(
+    make_ctx: MakeCtx, keptn_root: Path, helloserver: str
+) -> None:
+    """pytest_keptn_prepare_load starts a runner that imports Locust ahead of the test task;
+    the next load runs in it (same settings, same result), and its log gets the stderr."""
+    from pytest_keptn.load import locust_driver
+
+    write_locust(keptn_root, conf="users = 2\nspawn-rate = 20\nrun-time = 2s\n")
+    lines: list[str] = []
+    ctx = make_ctx(lines)
+    driver = LocustDriver()
+    driver.pytest_keptn_prepare_load(ctx)
+    assert len(locust_driver._SPARE) == 1
+    spare = locust_driver._SPARE[0][0]
+    result = driver.pytest_keptn_run_load(ctx, helloserver, {}, None)
+    assert not locust_driver._SPARE and spare.poll() is not None  # used, and done
+    assert result is not None and result.requests > 10 and result.failures == 0
+    assert result.details["users"] == 2 and result.details["run_time"] == 2.0
+    assert Path(str(result.details["log"])).exists()

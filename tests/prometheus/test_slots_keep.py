@@ -1,0 +1,219 @@
+"""Pre-registered target slots and a kept embedded Prometheus (issue 17), against the real
+binary: a slot is scraped before its build listens, so registering the build there changes
+nothing Prometheus has to discover; a kept Prometheus outlives its session, is reused by the
+next, and stops after its idle time, on ``pytest_keptn stop``, or after a killed session."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pytest_keptn.model import TargetSlot
+from pytest_keptn.prometheus import keep
+from pytest_keptn.prometheus.server import EmbeddedPrometheus, _job_file
+
+pytestmark = pytest.mark.slow
+
+CANARY = "helloservice-pod-tato-head-hardening-canary"
+TRAFFIC = "helloservice-pod-tato-head-hardening"
+LABELS = {"keptn_stage": "hardening", "keptn_deployment": "canary", "tag": "v1"}
+
+
+class _Metrics(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = b"demo_up 1\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _serve(port: int) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Metrics)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _active(prom: EmbeddedPrometheus) -> list[dict[str, object]]:
+    answer = httpx.get(prom.url + "/api/v1/targets", params={"state": "active"}, timeout=5)
+    return list(answer.json()["data"]["activeTargets"])
+
+
+def _wait(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not callable(condition) or not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:g}s: {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def prom(tmp_path: Path) -> Iterator[EmbeddedPrometheus]:
+    server = EmbeddedPrometheus(tmp_path).spawn()
+    server.add_slots([TargetSlot(jobs=(CANARY, TRAFFIC), labels=LABELS)])
+    server.wait_started()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _slot_address(prom: EmbeddedPrometheus) -> str:
+    assert prom.folder is not None
+    entries = json.loads((prom.folder / "slots.json").read_text())
+    return str(next(e["address"] for e in entries if not e["claimed"]))
+
+
+def test_a_slot_is_scraped_before_its_build_listens(prom: EmbeddedPrometheus) -> None:
+    address = _slot_address(prom)
+    # discovered with the labels the build will have, down while nothing listens
+    _wait(lambda: any(t["scrapeUrl"] == f"http://{address}/metrics" and t["labels"]["job"] == CANARY
+                      and t["health"] == "down" for t in _active(prom)), 30, "slot discovered")
+    assert prom.wait_targets_up(timeout=0.1) is None  # a free slot is not waited for
+    port = prom.slot(CANARY, LABELS)
+    assert port is not None and address.endswith(f":{port}")
+    files = {job: (prom.sd_dir / _job_file(job)).stat().st_mtime_ns for job in (CANARY, TRAFFIC)}
+    server = _serve(port)
+    try:
+        prom.register(CANARY, address, LABELS)
+        prom.register(TRAFFIC, address, LABELS)
+        # nothing for Prometheus to discover: the files are as they were
+        assert {job: (prom.sd_dir / _job_file(job)).stat().st_mtime_ns for job in files} == files
+        prom.wait_scraped([address], timeout=30)
+        assert prom.slot(CANARY, LABELS) is None  # claimed
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_slot_whose_port_is_taken_is_dropped(prom: EmbeddedPrometheus) -> None:
+    address = _slot_address(prom)
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", int(address.rsplit(":", 1)[1])))
+        other.listen()
+        assert prom.slot(CANARY, LABELS) is None  # the deployer takes any port instead
+    assert not (prom.sd_dir / _job_file(CANARY)).exists()
+    assert not (prom.sd_dir / _job_file(TRAFFIC)).exists()
+
+
+def test_unregistering_the_owner_arms_a_new_slot(prom: EmbeddedPrometheus) -> None:
+    first = _slot_address(prom)
+    assert prom.slot(CANARY, LABELS) is not None
+    prom.register(CANARY, first, LABELS)
+    prom.register(TRAFFIC, first, {**LABELS, "keptn_deployment": "primary"})  # released
+    prom.unregister(CANARY)
+    second = _slot_address(prom)
+    assert second != first
+    canary = json.loads((prom.sd_dir / _job_file(CANARY)).read_text())
+    assert [g["targets"] for g in canary] == [[second]]
+    traffic = {g["targets"][0]: g["labels"]["keptn_deployment"]
+               for g in json.loads((prom.sd_dir / _job_file(TRAFFIC)).read_text())}
+    assert traffic == {first: "primary", second: "canary"}
+
+
+def _alive(pid: int) -> bool:
+    return keep.start_ticks(pid) is not None
+
+
+_OWNER = """\
+import os, sys, time
+from pathlib import Path
+from pytest_keptn.prometheus.server import EmbeddedPrometheus
+prom = EmbeddedPrometheus(Path(sys.argv[1]), keep_seconds=float(sys.argv[2])).start()
+prom.publish()
+print(prom.pid, prom.folder, flush=True)
+if sys.argv[3] == "end":
+    prom.close()
+else:
+    time.sleep(120)
+"""
+
+
+def _owner(workdir: Path, keep_seconds: float, how: str) -> tuple[subprocess.Popen[str], int, Path]:
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, str(workdir), str(keep_seconds), how],
+                             stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    pid, folder = owner.stdout.readline().split()
+    return owner, int(pid), Path(folder)
+
+
+def _kill_leftover(pid: int) -> None:
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_a_kept_prometheus_is_reused_and_stopped_by_the_stop_command(tmp_path: Path) -> None:
+    owner, pid, folder = _owner(tmp_path, 600, "end")
+    try:
+        assert owner.wait(30) == 0
+        assert _alive(pid), "a kept Prometheus stopped with its session"
+        again = EmbeddedPrometheus.reuse(tmp_path, keep_seconds=600)
+        assert again is not None and again.pid == pid and again.folder == folder
+        assert httpx.get(again.url + "/-/ready", timeout=5).status_code == 200
+        again.close()  # the second session ends: still kept
+        assert _alive(pid)
+        assert EmbeddedPrometheus.reuse(tmp_path, scrape_interval=2.0, keep_seconds=600) is None
+        said = keep.stop_kept(tmp_path)
+        assert said is not None and str(pid) in said
+        assert not _alive(pid) and not folder.exists()
+        assert not (tmp_path / keep.RECORD).exists()
+        assert EmbeddedPrometheus.reuse(tmp_path, keep_seconds=600) is None
+    finally:
+        _kill_leftover(pid)
+
+
+def test_a_kept_prometheus_stops_after_the_idle_time(tmp_path: Path) -> None:
+    owner, pid, folder = _owner(tmp_path, 2, "end")
+    try:
+        assert owner.wait(30) == 0
+        _wait(lambda: not _alive(pid) and not folder.exists(), 60, "stopped after 2 s idle")
+        assert not (tmp_path / keep.RECORD).exists()
+    finally:
+        _kill_leftover(pid)
+
+
+def test_a_killed_session_lets_go_of_a_kept_prometheus(tmp_path: Path) -> None:
+    """SIGKILL of the session using it: no atexit runs, nobody says it is done; the watchdog
+    sees the session die and stops Prometheus once it has been idle that long since."""
+    owner, pid, folder = _owner(tmp_path, 2, "sleep")
+    try:
+        assert _alive(pid) and (folder / "users" / str(owner.pid)).exists()
+        owner.kill()
+        owner.wait(10)
+        _wait(lambda: not _alive(pid) and not folder.exists(), 60, "stopped after its user died")
+        assert not (tmp_path / keep.RECORD).exists()
+    finally:
+        _kill_leftover(pid)
+
+
+def test_in_use_it_is_not_stopped(tmp_path: Path) -> None:
+    """A second session that joined keeps it running past the idle time of the first."""
+    owner, pid, folder = _owner(tmp_path, 1, "sleep")
+    try:
+        second = EmbeddedPrometheus.reuse(tmp_path, keep_seconds=1)
+        assert second is not None and second.pid == pid
+        owner.kill()
+        owner.wait(10)
+        _wait(lambda: not (folder / "users" / str(owner.pid)).exists(), 30, "the watchdog saw it")
+        idle = (folder / "idle").stat().st_mtime
+        _wait(lambda: time.time() > idle + 3, 10, "past the idle time")
+        assert _alive(pid), "stopped while a session used it"
+        second.close()
+        _wait(lambda: not _alive(pid) and not folder.exists(), 60, "stopped after the second")
+    finally:
+        _kill_leftover(pid)
