@@ -257,7 +257,7 @@ def test_a_prepared_runner_takes_the_next_load(
     driver = LocustDriver()
     driver.pytest_keptn_prepare_load(ctx)
     assert len(locust_driver._SPARE) == 1
-    spare = locust_driver._SPARE[0][0]
+    spare = locust_driver._SPARE[0][1]
     result = driver.pytest_keptn_run_load(ctx, helloserver, {}, None)
     assert not locust_driver._SPARE and spare.poll() is not None  # used, and done
     assert result is not None and result.requests > 10 and result.failures == 0
