@@ -148,6 +148,12 @@ class TargetRegistry:
         Prometheus is waited for when the load starts, overlapping Locust's start-up)."""
         return ""
 
+    def replace(self, job: str, address: str, labels: Mapping[str, str] | None = None) -> None:
+        """Make ``address`` the only target of ``job`` (a registry that outlives a session, a
+        kept Prometheus, may still list an earlier build there)."""
+        self.unregister(job)
+        self.register(job, address, labels)
+
     def slot(self, job: str, labels: Mapping[str, str] | None = None) -> int | None:
         """A free 127.0.0.1 port already scraped under ``job`` (a :class:`TargetSlot` given
         when the registry started), claimed for the caller's build: registered there, the

@@ -135,8 +135,8 @@ class LocalDeployer:
         ctx.processes.update(int(promoted["pid"]), role="primary", keep=bool(ctx.settings.keep_primaries))
         address = _address(promoted)
         labels = _labels(ctx, "primary", promoted)
-        ctx.targets.register(primary_job, address, labels)
-        ctx.targets.register(traffic, address, labels)
+        ctx.targets.replace(primary_job, address, labels)
+        ctx.targets.replace(traffic, address, labels)
         ctx.targets.unregister(canary_job)
         note = ""
         if old is not None and not _same(old, promoted):
@@ -189,8 +189,8 @@ class LocalDeployer:
         with st.locked(ctx.workdir) as data:
             st.put(data, ctx.stage, ctx.service, "canary", canary)
         address = _address(canary)
-        ctx.targets.register(canary_job, address, _labels(ctx, "canary", canary))
-        ctx.targets.register(traffic, address, _labels(ctx, "canary", canary))
+        ctx.targets.replace(canary_job, address, _labels(ctx, "canary", canary))
+        ctx.targets.replace(traffic, address, _labels(ctx, "canary", canary))
         instances = [_instance("canary", canary)]
         if primary is not None:
             ctx.targets.register(primary_job, _address(primary), _labels(ctx, "primary", primary))

@@ -394,6 +394,18 @@ class EmbeddedPrometheus(TargetRegistry):
             if self.folder is not None:
                 self._write_job(job)
 
+    def replace(self, job: str, address: str, labels: Mapping[str, str] | None = None) -> None:
+        """``address`` as the job's only target (free slots stay), written in one step."""
+        with self._lock:
+            self._sync()
+            free = (slots.free_addresses(self.folder)
+                    if self.folder is not None and (self.folder / slots.POOL_FILE).exists()
+                    else set())
+            kept = {a: v for a, v in self._targets.get(job, {}).items() if a in free}
+            self._targets[job] = {**kept, address: {**(labels or {}), "job": job}}
+            if self.folder is not None:
+                self._write_job(job)
+
     def unregister(self, job: str) -> None:
         """Stop scraping every target of ``job``. The job's slot, if it owned one that a
         build claimed, is armed again on a new port for the job's next build."""

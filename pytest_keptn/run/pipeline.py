@@ -323,16 +323,17 @@ class Pipeline:
             user_failures=self.resources.user_test_failures(stage),
         )
 
-    def _prepare_next_load(self, stage: str) -> None:
-        """The next stage with a test task may come next: its load driver gets ready while
-        this stage evaluates and releases (``pytest_keptn_prepare_load``)."""
+    def prepare_load(self, stages: list[str]) -> None:
+        """The first of ``stages`` with a test task will probably run its load soon: its load
+        driver gets ready meanwhile (``pytest_keptn_prepare_load``; the Locust driver imports
+        Locust in a spare runner), so its start-up is off the critical path."""
         if self.evaluation_only or self.settings.deployer == "none":
             return
-        for later in _stages_after(self.plan, stage):
-            if any(t.name in TEST_TASKS for seq in self.plan.stages[later].stage.sequences
+        for stage in stages:
+            if any(t.name in TEST_TASKS for seq in self.plan.stages[stage].stage.sequences
                    for t in seq.tasks):
-                try:
-                    self.hook.pytest_keptn_prepare_load(ctx=self.context(later))
+                try:  # a planning context: asks nothing of Prometheus
+                    self.hook.pytest_keptn_prepare_load(ctx=self.planning_context(stage))
                 except Exception:  # only a head start: the test task starts its driver anyway
                     pass
                 return
@@ -357,8 +358,8 @@ class Pipeline:
         seconds = time.monotonic() - started
         if result == "fail":
             state.result = "fail"
-        elif name in TEST_TASKS:
-            self._prepare_next_load(stage)
+        elif name in TEST_TASKS:  # the next stage's load, while this one evaluates
+            self.prepare_load(_stages_after(self.plan, stage))
         self.say(stage, f"{name} {'finished' if result != 'fail' else 'FAILED'} in {seconds:.1f}s: "
                  f"{result}" + (f" — {message}" if message else ""))
         return TaskOutcome(name, result, message, round(seconds, 3))

@@ -220,6 +220,8 @@ class KeptnSession:
         starts, the shorter the deployment waits for the canary's first scrape."""
         if self.config.option.collectonly or self.is_worker or self.settings.evaluation_only:
             return  # under xdist the controller starts it and hands it to the workers
+        if not self.is_xdist_controller:  # the first stage's load driver gets ready too
+            self.pipeline.prepare_load(list(self.selected))
 
         def start() -> None:
             try:
