@@ -137,9 +137,11 @@ class KeptnSession:
 
             pm.register(HtmlReport(self), "keptn-html")
         if pm.hasplugin("xdist"):
-            from pytest_keptn.session.xdist import XdistController
+            from pytest_keptn.session.xdist import XdistController, XdistWorker
 
             pm.register(XdistController(self), "keptn-xdist")
+            if self.is_worker:
+                pm.register(XdistWorker(self), "keptn-xdist-worker")
 
     # ---- resources (Pipeline's Resources) ------------------------------------
 

@@ -21,8 +21,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Terminated", "cleaning_up", "hurrying", "install", "interrupt", "on_hurry", "reason",
-           "uninstall"]
+__all__ = ["Terminated", "cleaning_up", "hurry", "hurrying", "install", "interrupt",
+           "interrupted", "on_hurry", "quiet", "reason", "uninstall"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -33,6 +33,7 @@ _HURRY = threading.Event()
 _previous: dict[int, Any] = {}
 _callbacks: list[Callable[[], None]] = []
 _reason = ""  # why the run was interrupted; empty while it was not
+_quiet = False  # what is left is someone else's teardown: hurry without saying so
 TERMINATED = False  # the interruption was a SIGTERM
 
 
@@ -71,15 +72,22 @@ def install() -> None:
 
 def uninstall() -> None:
     """Give SIGINT and SIGTERM back and forget the interruption (the session has ended)."""
-    global _reason, TERMINATED
+    global _reason, TERMINATED, _quiet
     for sig, handler in list(_previous.items()):
         with contextlib.suppress(ValueError, OSError, TypeError):
             if signal.getsignal(sig) is _on_signal:
                 signal.signal(sig, handler)
         del _previous[sig]
-    _reason, TERMINATED = "", False
+    _reason, TERMINATED, _quiet = "", False, False
     _HURRY.clear()
     _callbacks.clear()
+
+
+def quiet() -> None:
+    """The run has recorded everything: a further signal (xdist's teardown interrupts a worker
+    that is still running 5 s after it began) still hurries, but says nothing."""
+    global _quiet
+    _quiet = True
 
 
 def cleaning_up() -> None:
@@ -95,7 +103,7 @@ def interrupt(why: str, source: str, *, terminated: bool = False) -> None:
     __tracebackhide__ = True  # pytest shows where the run was, not this handler
     global _reason, TERMINATED
     if _reason:
-        _hurry(source)
+        hurry(source)
         return
     _reason, TERMINATED = why, terminated
     raise Terminated(why) if terminated else KeyboardInterrupt(why)
@@ -109,14 +117,16 @@ def _on_signal(signum: int, frame: object) -> None:
         interrupt("interrupted (KeyboardInterrupt)", "SIGINT")
 
 
-def _hurry(source: str) -> None:
+def hurry(source: str) -> None:
+    """Hurry the cleanup: ``source`` (a signal's name) came during it."""
     first = not _HURRY.is_set()
     _HURRY.set()
-    with contextlib.suppress(OSError, ValueError):
-        sys.stderr.write(f"\n[keptn] {source} during the cleanup of the interrupted run: "
-                         "stopping what is left with SIGKILL"
-                         + (", then recording the sequences and exiting\n" if first else "\n"))
-        sys.stderr.flush()
+    if not _quiet:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"\n[keptn] {source} during the cleanup of the interrupted run: "
+                             "stopping what is left with SIGKILL"
+                             + (", then recording the sequences and exiting\n" if first else "\n"))
+            sys.stderr.flush()
     for callback in list(_callbacks):
         with contextlib.suppress(Exception):
             callback()
