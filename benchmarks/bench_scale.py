@@ -53,11 +53,29 @@ def slo_text(names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+CPU_PLUGIN = """\
+import os
+def pytest_unconfigure(config):
+    t = os.times()
+    print(f"BENCH_CPU {t.user + t.system:.3f}", flush=True)
+"""
+
+
 def run(argv: list[str], cwd: Path) -> tuple[float, list[str], int]:
+    """pytest as a user's install runs it (without this repo's dev-only Hypothesis plugin,
+    see bench_gate_overhead.py); the pytest process prints its own CPU seconds at the end
+    (children excluded: Prometheus, Locust and the builds are not the plugin's CPU)."""
+    (cwd / "bench_cpu.py").write_text(CPU_PLUGIN)
     began = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv],
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           "-p", "no:hypothesispytest", "-p", "bench_cpu", *argv],
                           cwd=cwd, capture_output=True, text=True, check=False)
     return time.monotonic() - began, proc.stdout.splitlines(), proc.returncode
+
+
+def cpu_of(out: list[str]) -> float:
+    found = [float(line.split()[1]) for line in out if line.startswith("BENCH_CPU ")]
+    return found[-1] if found else float("nan")
 
 
 def indicators_case(base: Path, n: int) -> dict[str, float]:
@@ -87,6 +105,7 @@ def indicators_case(base: Path, n: int) -> dict[str, float]:
         raise SystemExit(f"{n} indicators: pytest exited {code}:\n" + "\n".join(out[-40:]))
     return {
         "wall": wall,
+        "cpu": cpu_of(out),
         "evaluation": float(evaluation.group(1)),
         "queries": float(queries.group(2)),
         "freshness_wait": float(queries.group(3)),
@@ -152,7 +171,7 @@ def main() -> None:
         ind = {}
         for n in counts:
             ind[n] = r = indicators_case(base, n)
-            print(f"{n} indicators: {r['wall']:.2f}s wall, evaluation {r['evaluation']:.2f}s "
+            print(f"{n} indicators: {r['wall']:.2f}s wall, {r['cpu']:.2f}s pytest CPU, evaluation {r['evaluation']:.2f}s "
                   f"(queries {r['queries']:.2f}s, freshness wait {r['freshness_wait']:.2f}s), "
                   f"{r['passed']:.0f} items passed", flush=True)
         walls = {}
@@ -161,6 +180,7 @@ def main() -> None:
             print(f"{s} stages x 20 objectives: {walls[s]:.2f}s wall", flush=True)
     for n, r in ind.items():
         print(f"RESULT indicators_{n}_wall_seconds={r['wall']:.3f}")
+        print(f"RESULT indicators_{n}_pytest_cpu_seconds={r['cpu']:.3f}")
         print(f"RESULT indicators_{n}_evaluation_seconds={r['evaluation']:.3f}")
         print(f"RESULT indicators_{n}_queries_seconds={r['queries']:.3f}")
     if len(counts) >= 2:
