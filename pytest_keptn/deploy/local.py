@@ -249,10 +249,12 @@ class LocalDeployer:
         if primary is None:
             return None
         # a fresh process of the primary's build, so both sides are equally warm (Kayenta)
-        baseline = _start(ctx, "baseline", str(primary["image"]), str(primary["tag"]))
+        port = ctx.targets.slot(ctx.job + "-baseline",
+                                _slot_labels(ctx, "baseline", str(primary["tag"])))
+        baseline = _start(ctx, "baseline", str(primary["image"]), str(primary["tag"]), port=port)
         with st.locked(ctx.workdir) as data:
             st.put(data, ctx.stage, ctx.service, "baseline", baseline)
-        ctx.targets.register(
+        ctx.targets.replace(
             ctx.job + "-baseline", _address(baseline), _labels(ctx, "baseline", baseline)
         )
         ctx.say(f"deployment: baseline {ctx.service}:{primary['tag']} (the primary's build) "

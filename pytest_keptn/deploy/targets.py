@@ -41,8 +41,8 @@ def slot_labels(ctx: StageContext, role: str, tag: str) -> dict[str, str]:
 
 def slots(ctx: StageContext, live_primary: Callable[[], dict[str, Any] | None]
           ) -> list[TargetSlot] | None:
-    """A blue/green stage's canary (its canary and traffic job) and its live primary, so that
-    neither waits for Prometheus' discovery when the stage runs."""
+    """A blue/green stage's canary (its canary and traffic job), its live primary and a live
+    baseline of the primary's build, so that none waits for Prometheus' discovery."""
     from pytest_keptn.deploy.local import BLUE_GREEN, strategy_of
 
     deployment = ctx.task_properties.get("deployment")
@@ -59,4 +59,7 @@ def slots(ctx: StageContext, live_primary: Callable[[], dict[str, Any] | None]
     if primary is not None:
         wanted.append(TargetSlot(jobs=(primary_job,), address=address(primary),
                                  labels=slot_labels(ctx, "primary", str(primary["tag"]))))
+        # a live baseline (slo.yaml comparison.baseline: live) is a fresh process of its build
+        wanted.append(TargetSlot(jobs=(ctx.job + "-baseline",),
+                                 labels=slot_labels(ctx, "baseline", str(primary["tag"]))))
     return wanted
