@@ -4,7 +4,8 @@ lighthouse did, record it in the history and as an ``evaluation.finished`` event
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +30,24 @@ if TYPE_CHECKING:
 RECONCILE_INDICATOR = "keptn_request_count"
 
 
-def evaluation_window(settings: Settings, state: SequenceState) -> Window:
-    """The window the SLIs are asked for: the given timeframe, else the test task's window."""
-    s = settings
+def evaluation_window(settings: Settings, state: SequenceState,
+                      properties: Mapping[str, Any] | None = None) -> Window:
+    """The window the SLIs are asked for, as lighthouse 0.8.7 resolves it (§9): the run's
+    ``--keptn-timeframe``/``--keptn-start``/``--keptn-end``, else the evaluation task's own
+    ``timeframe``/``start``/``end`` properties (shipyard-controller passes them into
+    ``evaluation.triggered``), else the test task's window; with none of them a
+    :class:`ConfigError` with Keptn's message."""
+    s, now = settings, datetime.now(UTC)
     if s.evaluation_only:
-        return resolve_window(start=s.start, end=s.end, timeframe=s.timeframe, now=datetime.now(UTC))
+        return resolve_window(start=s.start, end=s.end, timeframe=s.timeframe, now=now)
+    given = {k: str(v) for k, v in (properties or {}).items()
+             if k in ("timeframe", "start", "end") and v is not None and v != ""}
+    if ("start" in given and "end" in given) or "timeframe" in given:
+        return resolve_window(start=given.get("start"), end=given.get("end"),
+                              timeframe=given.get("timeframe"), now=now)
     if state.window is not None:
         return Window(datetime.fromisoformat(state.window[0]), datetime.fromisoformat(state.window[1]))
-    end = datetime.now(UTC)
-    return Window(end - timedelta(minutes=1), end)
+    return resolve_window(start=None, end=None, timeframe=None, now=now)  # Keptn's error
 
 
 def evaluation_task(call: TaskCall) -> TaskResult:
@@ -45,7 +55,7 @@ def evaluation_task(call: TaskCall) -> TaskResult:
     stage = ctx.stage
     if plan.slo is None:  # refused at configure; kept as a guard
         raise KeptnError(f"no slo.yaml for stage {stage}")
-    window = evaluation_window(settings, state)
+    window = evaluation_window(settings, state, call.properties)
     indicators = list(dict.fromkeys(o.sli for o in plan.slo.objectives))
     load = state.load
     reconciling = load is not None and RECONCILE_INDICATOR in plan.sli_indicators

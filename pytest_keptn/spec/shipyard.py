@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_keptn.errors import SpecError
+from pytest_keptn.errors import KeptnError, SpecError
 from pytest_keptn.model import COMPAT_087
 from pytest_keptn.spec._yaml import Fields, read_source
 from pytest_keptn.spec.names import name_problem
+from pytest_keptn.spec.timeframe import parse_go_duration, resolve_window
 
 API_VERSION = "spec.keptn.sh/0.2.0"
 # What helm-service 0.8.7 accepts (go-utils 0.8.5 ``GetDeploymentStrategy``: exact spelling;
@@ -237,6 +239,8 @@ def shipyard_from_mapping(doc: Any, *, file: str, compat: str | None = None) -> 
                 properties = f.mapping(tk.get("properties"), f"{kpath}.properties")
                 if tname == "deployment" and compat != COMPAT_087:
                     _check_strategy(f, properties, kpath, f"{sname}.{qname}")
+                if compat != COMPAT_087:
+                    _check_timing(f, tk, properties, kpath, f"{sname}.{qname}")
                 tasks.append(
                     Task(
                         tname,
@@ -303,6 +307,32 @@ def _check_strategy(f: Fields, properties: Mapping[Any, Any], path: str, where: 
             f"the deployment task of {where} has deploymentstrategy {raw!r}, which Keptn does "
             f"not know (expected one of {expected})",
         )
+
+
+def _check_timing(f: Fields, task: Mapping[Any, Any], properties: Mapping[Any, Any], path: str,
+                  where: str) -> None:
+    """A ``triggeredAfter`` that is no Go duration (shipyard-controller 0.8.7 logs it and
+    triggers at once) and an evaluation window lighthouse would refuse (the evaluation errors
+    when it runs) are refused before anything is deployed."""
+    after = task.get("triggeredAfter")
+    if after is not None:
+        try:
+            parse_go_duration(str(after))
+        except ValueError as exc:
+            raise f.error(f"{path}.triggeredAfter", f"{task.get('name')} task of {where}: {exc}") \
+                from None
+    if task.get("name") != "evaluation":
+        return
+    given = {k: properties.get(k) for k in ("timeframe", "start", "end")}
+    if not any(given.values()):
+        return
+    values = {k: None if v is None or v == "" else str(v) for k, v in given.items()}
+    try:
+        resolve_window(**values, now=datetime.now(UTC))
+    except KeptnError as exc:
+        key = next(k for k in ("timeframe", "start", "end") if values[k])
+        raise f.error(f"{path}.properties.{key}",
+                      f"the evaluation task of {where}: {exc.message}") from None
 
 
 def load_shipyard(
