@@ -209,7 +209,7 @@ class History:
         ev = data["evaluation"]
         row = (
             event_id, project, stage, service, image, tag, stamp(moment),
-            ev.get("timeStart", ""), ev.get("timeEnd", ""), evaluation.result,
+            ev.get("timeStart", ""), ev.get("timeEnd", ""), evaluation.outcome,
             float(evaluation.score), None, json.dumps(data), context, triggeredid,
         )  # fmt: skip
         self._store.write(lambda cur: cur.execute(_INSERT, row))
@@ -233,8 +233,9 @@ class History:
             else slo_or_comparison
         )
         tie = self._store.tiebreak
+        # an errored evaluation measured nothing: never a comparison basis
         sql = (f"SELECT {_ROW} FROM evaluations WHERE project=? AND stage=? AND service=?"
-               " AND invalidated IS NULL")
+               " AND invalidated IS NULL AND result <> 'errored'")
         params: list[Any] = [project, stage, service]
         if before is not None:
             sql += (f" AND (time < (SELECT time FROM evaluations WHERE id=?) OR (time ="

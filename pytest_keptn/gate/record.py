@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from pytest_keptn.gate.scoring import Evaluation, IndicatorResult
+from pytest_keptn.gate.scoring import ERRORED, Evaluation, IndicatorResult
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class EvaluationRecord:
     warnings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # by SLI (Prometheus')
     compared_values: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # by SLI
     window: tuple[str, str] = ("", "")  # Keptn timestamps
+    status: str = "succeeded"  # or "errored": nothing measured (an outage, no window)
+    message: str = ""  # why it errored
     _rows: tuple[IndicatorResult, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -59,6 +61,15 @@ class EvaluationRecord:
         for row in self.rows:
             out.setdefault(row.sli, []).append(row)
         return out
+
+    @property
+    def errored(self) -> bool:
+        return self.status == ERRORED
+
+    @property
+    def outcome(self) -> str:
+        """``pass | warning | fail``, or ``errored``."""
+        return ERRORED if self.errored else self.result
 
     @property
     def key_failed(self) -> tuple[str, ...]:

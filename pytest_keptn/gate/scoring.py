@@ -20,6 +20,7 @@ from pytest_keptn.spec.criteria import Criterion
 from pytest_keptn.spec.slo import SLO, Objective, TotalScore, load_slo
 
 MISSING_MESSAGE = "no value received from SLI provider"
+ERRORED = "errored"  # an evaluation's status when nothing could be measured
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,20 @@ class Evaluation:
     time_start: str = ""
     time_end: str = ""
     slo_file_content: str = ""  # base64, for imported evaluations without an SLO object
+    # "errored" when nothing could be measured (an SLI provider outage, no window): Keptn's
+    # lighthouse then sends result fail with status errored; such an evaluation is no verdict
+    # on the build and never a comparison basis
+    status: str = "succeeded"
     _index: dict[str, list[float]] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def errored(self) -> bool:
+        return self.status == ERRORED
+
+    @property
+    def outcome(self) -> str:
+        """``pass | warning | fail``, or ``errored`` (the history's result column)."""
+        return ERRORED if self.errored else self.result
 
     def values_by_metric(self) -> dict[str, list[float]]:
         """Successful indicator values per metric, in row order (the comparison basis)."""
@@ -155,7 +169,7 @@ class Evaluation:
         data: dict[str, Any] = {"project": project, "stage": stage, "service": service}
         if labels:
             data["labels"] = dict(labels)
-        data["status"] = "succeeded"
+        data["status"] = self.status
         data["result"] = self.result
         if self.message:
             data["message"] = self.message
@@ -202,7 +216,22 @@ class Evaluation:
             time_start=str(ev.get("timeStart") or ""),
             time_end=str(ev.get("timeEnd") or ""),
             slo_file_content=str(ev.get("sloFileContent") or ""),
+            status=ERRORED if data.get("status") == ERRORED else "succeeded",
         )
+
+
+def errored_evaluation(slo: SLO | None, message: str) -> Evaluation:
+    """An evaluation that measured nothing, as lighthouse 0.8.7 sends one: status errored,
+    result fail, score 0, no indicator results, the reason in ``message``."""
+    pass_threshold, warning_threshold = 0.0, None
+    if slo is not None and slo.total_score is not None:
+        try:
+            pass_threshold = slo.total_score.pass_threshold
+            warning_threshold = slo.total_score.warning_threshold
+        except ValueError:
+            pass
+    return Evaluation(result="fail", score=0.0, message=message, slo=slo, status=ERRORED,
+                      pass_threshold=pass_threshold, warning_threshold=warning_threshold)
 
 
 def live_fields(raw: Any) -> dict[str, Any]:

@@ -154,7 +154,7 @@ def imported(line: str) -> tuple[tuple[str, Any] | None, str]:
         str(data.get("service") or ""), image, tag,
         stamp(parse_stamp(str(event.get("time") or ""))),
         str(ev.get("timeStart") or ""), str(ev.get("timeEnd") or ""),
-        evaluation.result, evaluation.score, None, json.dumps(_stored(data)),
+        evaluation.outcome, evaluation.score, None, json.dumps(_stored(data)),
         str(event.get("shkeptncontext") or ""), str(event.get("triggeredid") or ""),
     )), ""  # fmt: skip
 

@@ -37,7 +37,7 @@ __all__ = ["HistoryEntry", "StageReport", "format_percent", "render_html"]
 # the report's style sheet, a file of the package (inlined: the report needs no external assets)
 CSS = resources.files("pytest_keptn.report").joinpath("report.css").read_text(encoding="utf-8")
 
-STATUSES = ("pass", "warning", "fail", "info")
+STATUSES = ("pass", "warning", "fail", "info", "errored")
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,9 @@ def verdict(stage: StageReport) -> str:
     """One line: ``hardening: fail, score 33.3% < 75% (warning)`` (see report.wording)."""
     if not indicator_results(stage.data) and not stage.result:
         return f"{stage.stage}: no evaluation"
+    if stage.result == "errored":
+        message = stage.data.get("message") if isinstance(stage.data, Mapping) else ""
+        return wording.errored_verdict(stage.stage, str(message or "nothing measured"))
     key_failed = [
         _display(r, _metric(r)) for r in indicator_results(stage.data)
         if r.get("keySli") and _status(r.get("status")) == "fail"
@@ -360,6 +363,8 @@ def _objectives_table(stage: StageReport, columns: Sequence[_Column]) -> str:
 def _cell_title(metric: str, column: _Column, row: Mapping[str, Any] | None) -> str:
     entry = column.entry
     where = f"{metric} @ {entry.tag or entry.id} {entry.time}".rstrip()
+    if entry.result == "errored":
+        return f"{where}\nerrored: {entry.data.get('message') or 'nothing measured'}"
     if row is None:
         return f"{where}\nno result"
     value = row.get("value")
@@ -401,6 +406,8 @@ def _heatmap(stage: StageReport, columns: Sequence[_Column], metrics: Sequence[s
         for i, column in enumerate(columns):
             row = column.rows.get(metric)
             status = _status(row.get("status")) if row is not None else "none"
+            if column.entry.result == "errored":  # measured nothing: grey and hatched
+                status = "errored"
             current = " kq-current" if i == last else ""
             cells.append(
                 f'<td class="kq-cell kq-{status}{current}" '

@@ -17,7 +17,7 @@ __all__ = ["render_markdown", "summary_path", "write_markdown_summary"]
 _ENTITY = re.compile(r"&(?=#?\w+;)")
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
-ICONS = {"pass": "✅", "warning": "⚠️", "fail": "❌", "info": "ℹ️"}
+ICONS = {"pass": "✅", "warning": "⚠️", "fail": "❌", "info": "ℹ️", "errored": "⛔"}
 
 
 def cell(value: object) -> str:

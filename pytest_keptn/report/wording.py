@@ -97,8 +97,26 @@ def verdict(stage: str, result: str, score: float, pass_threshold: float,
     return f"{stage}: {result}, score {score:.1f}% {tail}"
 
 
+def errored_verdict(stage: str, message: str) -> str:
+    """The verdict line of an evaluation that measured nothing (status errored)."""
+    return f"{stage}: errored: {message}"
+
+
+def outage_headline(statuses: Sequence[str]) -> str:
+    """What kept the SLI provider from answering, from its answers' statuses."""
+    for status, text in (("unauthorized", "Prometheus refused the credentials"),
+                         ("unreachable", "Prometheus unreachable"),
+                         ("server_error", "Prometheus failed (HTTP 5xx after the retries)"),
+                         ("timeout", "Prometheus timed out")):
+        if status in statuses:
+            return text
+    return "the SLI provider could not answer"
+
+
 def record_verdict(stage: str, record: EvaluationRecord) -> str:
-    """The verdict line of a scored gate."""
+    """The verdict line of a scored gate (or of one that errored)."""
+    if record.errored:
+        return errored_verdict(stage, record.message)
     return verdict(stage, record.result, record.score, record.pass_threshold,
                    record.warning_threshold, key_failed=record.key_failed,
                    key_sli_failed=record.key_sli_failed)

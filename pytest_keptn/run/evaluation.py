@@ -4,25 +4,24 @@ lighthouse did, record it in the history and as an ``evaluation.finished`` event
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_keptn.deploy import baseline as live_baseline
-from pytest_keptn.errors import HistoryError, KeptnError
+from pytest_keptn.errors import ConfigError, HistoryError, KeptnError
 from pytest_keptn.gate.events import evaluation_finished_event, write_event
 from pytest_keptn.gate.record import Basis, EvaluationRecord
-from pytest_keptn.gate.scoring import evaluate
+from pytest_keptn.gate.scoring import Evaluation, errored_evaluation, evaluate
 from pytest_keptn.gate.timeframe import resolve_window
-from pytest_keptn.model import SLIResult, SLIStatus, Window
-from pytest_keptn.report.wording import record_verdict
+from pytest_keptn.model import COMPAT_087, SLIResult, SLIStatus, Window
+from pytest_keptn.report.wording import outage_headline, record_verdict
 from pytest_keptn.run.state import SequenceState
 from pytest_keptn.run.tasks import TaskCall, TaskResult
 
 if TYPE_CHECKING:
     from pytest_keptn.config import Settings
-    from pytest_keptn.gate.history import History
 
 # An sli.yaml indicator with this name counts the requests the canary served during the load
 # window; when it differs from what Locust sent by more than 20 %, the evaluation fails instead
@@ -55,7 +54,10 @@ def evaluation_task(call: TaskCall) -> TaskResult:
     stage = ctx.stage
     if plan.slo is None:  # refused at configure; kept as a guard
         raise KeptnError(f"no slo.yaml for stage {stage}")
-    window = evaluation_window(settings, state, call.properties)
+    try:
+        window = evaluation_window(settings, state, call.properties)
+    except ConfigError as exc:  # lighthouse: an errored evaluation with its message
+        return _publish(call, errored_evaluation(plan.slo, exc.message), None, {})
     indicators = list(dict.fromkeys(o.sli for o in plan.slo.objectives))
     load = state.load
     reconciling = load is not None and RECONCILE_INDICATOR in plan.sli_indicators
@@ -68,45 +70,68 @@ def evaluation_task(call: TaskCall) -> TaskResult:
         ctx=ctx, indicators=asked, window=window, deployment=deployment_name, load=load
     )
     results = merge_sli_answers(asked, answers)
-    if reconciling and load is not None:
+    problem = outage_problem(results.values()) if settings.compat != COMPAT_087 else ""
+    if not problem and reconciling and load is not None:
         from pytest_keptn.load.provider import reconcile
 
         counted = results[RECONCILE_INDICATOR]
-        if RECONCILE_INDICATOR not in indicators:
-            del results[RECONCILE_INDICATOR]
-        problem = (f"the SLIs do not see the load: {RECONCILE_INDICATOR} could not be read "
-                   f"({counted.message})" if not counted.success
-                   else reconcile(load, counted.value))
-        if problem:
-            return "fail", f"{problem} (query: {counted.query})"
+        seen = (f"the SLIs do not see the load: {RECONCILE_INDICATOR} could not be read "
+                f"({counted.message})" if not counted.success
+                else reconcile(load, counted.value))
+        problem = f"{seen} (query: {counted.query})" if seen else ""
+    if RECONCILE_INDICATOR not in indicators:
+        results.pop(RECONCILE_INDICATOR, None)
+    if problem:  # nothing measured that could judge the build: errored, not failed
+        return _publish(call, errored_evaluation(plan.slo, problem), window, results)
     # A locked or corrupt history must not lose the evaluation: it is scored (without a
     # comparison basis if the history cannot be read), written as an event and kept in
     # the state for the report; the task then fails with the history's one-line error.
-    history_error: KeptnError | None = None
     previous: list[Any] = []
-    history: History | None = None
+    history_error: HistoryError | None = None
     try:
         history = call.history()
         previous = call.pinned or history.previous(
             plan.slo, project=ctx.project, stage=stage, service=plan.service)
+        for line in history.take_warnings():
+            ctx.say(line)  # a damaged stored evaluation, left out of the comparison
     except HistoryError as exc:
         history_error = exc
-    for line in history.take_warnings() if history is not None else ():
-        ctx.say(line)  # a damaged stored evaluation, left out of the comparison
     live = (live_baseline.samples(call.hook, ctx, state.deployment, indicators, window, load)
             if live_baseline.wanted(plan.slo, settings) else None)
     evaluation = evaluate(plan.slo, list(results.values()), previous, compat=settings.compat,
                           live=live)
+    return _publish(call, evaluation, window, results, history_error)
+
+
+def outage_problem(results: Iterable[SLIResult]) -> str:
+    """Why the SLIs measured nothing, when their provider could not answer (unreachable, 5xx
+    after the retries, a timeout, credentials refused): "" when it answered."""
+    answers = list(results)
+    down = [r for r in answers if r.status.outage]
+    if not down:
+        return ""
+    headline = outage_headline([str(r.status) for r in down])
+    return f"{headline} ({len(down)} of {len(answers)} SLIs): {down[0].message}"
+
+
+def _publish(call: TaskCall, evaluation: Evaluation, window: Window | None,
+             results: Mapping[str, SLIResult], history_error: HistoryError | None = None
+             ) -> TaskResult:
+    """Record the evaluation in the history (unless reading it failed already), send its
+    event, keep it in the state."""
+    plan, ctx, state, settings = call.plan, call.ctx, call.state, call.ctx.settings
+    assert plan.slo is not None
+    stage = ctx.stage
     event_id = str(uuid.uuid4())
-    if history is not None and history_error is None:
-        try:
-            event_id = history.record(
+    try:
+        if history_error is None:
+            event_id = call.history().record(
                 evaluation, project=ctx.project, stage=stage, service=plan.service,
                 image=ctx.image, tag=ctx.tag, window=window,
                 context=state.context, triggeredid=state.triggeredid,
             )
-        except HistoryError as exc:
-            history_error = exc
+    except HistoryError as exc:
+        history_error = exc
     data = evaluation.to_keptn(project=ctx.project, stage=stage, service=plan.service, window=window)
     event = evaluation_finished_event(
         data, event_id=event_id, time=datetime.now(UTC), shkeptncontext=state.context or None,
@@ -135,12 +160,15 @@ def evaluation_task(call: TaskCall) -> TaskResult:
         sli_status={m: str(r.status) for m, r in results.items()},
         warnings={m: tuple(r.warnings) for m, r in results.items() if r.warnings},
         compared_values={r.sli: tuple(r.compared_values) for r in evaluation.indicator_results},
-        window=(Window.keptn_time(window.start), Window.keptn_time(window.end)),
+        window=(Window.keptn_time(window.start), Window.keptn_time(window.end)) if window
+        else ("", ""),
+        status=evaluation.status,
+        message=evaluation.message if evaluation.errored else "",
     )
     verdict = record_verdict(stage, state.evaluation)
     if history_error is not None:
         return "fail", f"{verdict}; not recorded in the history: {history_error}"
-    return evaluation.result, verdict
+    return ("fail" if evaluation.errored else evaluation.result), verdict
 
 
 def merge_sli_answers(

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_keptn.errors import KeptnError
 from pytest_keptn.report.terminal import explain_objective
+from pytest_keptn.report.wording import record_verdict
 from pytest_keptn.run.state import SequenceState
 from pytest_keptn.session.outcome import explain_sequence
 
@@ -32,6 +33,11 @@ class GateFailure(AssertionError):
 
 class PipelineFailure(GateFailure):
     """The sequence could not be driven at all (a bad trigger chain, a history error, ...)."""
+
+
+class EvaluationErrored(GateFailure):
+    """The evaluation measured nothing (an SLI provider outage, no window): the objectives are
+    errors, not failures (raised while setting them up, pytest's ERROR outcome)."""
 
 
 def step(action: Callable[[str], SequenceState], stage: str) -> SequenceState:
@@ -87,7 +93,14 @@ class _GateItem(pytest.Function):
 
 
 class ObjectiveItem(_GateItem):
-    """One SLO objective: passes, warns or fails as the lighthouse scored it."""
+    """One SLO objective: passes, warns or fails as the lighthouse scored it; an error when
+    the evaluation errored."""
+
+    def setup(self) -> None:
+        super().setup()
+        parent = self.parent
+        if isinstance(parent, StageNode):
+            parent.keptn.check_errored(self.stash[OBJECTIVE_KEY][0])
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         stage, _ = self.stash[OBJECTIVE_KEY]
@@ -173,6 +186,8 @@ class KeptnItems:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         failure = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(failure, EvaluationErrored):
+            report.longrepr = str(failure)  # one line, as a gate's verdict (not a traceback)
         if isinstance(failure, PipelineFailure):
             report.keptn_kind = "pipeline-error"  # type: ignore[attr-defined]
         elif report.failed and not isinstance(failure, GateFailure) and (
@@ -203,6 +218,16 @@ class KeptnItems:
         return None
 
     # ---- what an item checks -------------------------------------------------
+
+    def check_errored(self, stage: str) -> None:
+        """Evaluate the stage (if not yet) and raise :class:`EvaluationErrored` when its
+        evaluation errored. Anything else is left to the item's call."""
+        try:
+            state = self.keptn.pipeline.prepare(stage)
+        except KeptnError:
+            return  # the call says it, as a failure of the item
+        if state.evaluation is not None and state.evaluation.errored:
+            raise EvaluationErrored(record_verdict(stage, state.evaluation))
 
     def _objective_check(self, stage: str, index: int, objective: Objective) -> Any:
         def check(request: pytest.FixtureRequest) -> None:

@@ -127,7 +127,7 @@ def stage_reports(keptn: KeptnSession, states: list[SequenceState], *,
         reports.append(StageReport(
             project=keptn.project, stage=state.stage, service=plan.service,
             image=keptn.settings.image, tag=keptn.settings.tag,
-            result=ev.result, score=ev.score, pass_threshold=ev.pass_threshold,
+            result=ev.outcome, score=ev.score, pass_threshold=ev.pass_threshold,
             warning_threshold=ev.warning_threshold, data=dict(ev.data), history=history,
             queries=dict(ev.queries),
             basis={m: objective_basis(ev, m) for m in ev.compared_values},
@@ -177,7 +177,9 @@ def render_gate_tables(states: list[SequenceState], keptn: KeptnSession, outcome
             out.append(Line(f"{state.stage} ({keptn.plans[state.stage].service}): the load"))
             out.extend(Line(text) for text in load_lines(state.load))
         ev = state.evaluation
-        if ev is not None:
+        if ev is not None and ev.errored:  # nothing measured: no table, the reason
+            out.append(Line(record_verdict(state.stage, ev), "fail", bold=True))
+        elif ev is not None:
             out.extend(_gate_table(state.stage, ev, keptn))
         tasks = ", ".join(f"{t.name} {t.result}" for t in state.tasks)
         out.append(Line(f"{label}: {state.result} [{tasks}]"
