@@ -20,11 +20,12 @@ PATH_SETTINGS = ("root", "history", "events", "state_dir", "prometheus_ca_bundle
 
 
 def setting(help: str, default: Any = None, *, choices: tuple[str, ...] | None = None,
-            metavar: str | None = None, secret: bool = False) -> Any:
+            metavar: str | None = None, secret: bool = False, const: str | None = None) -> Any:
     """One setting: its help text, default, choices and ``--help``'s name for the value.
-    ``secret``: kept out of ``repr``."""
+    ``secret``: kept out of ``repr``; ``const``: the value of the bare option (``--keptn-x``
+    without ``=VALUE``)."""
     return field(default=default, repr=not secret,
-                 metadata={"help": help, "choices": choices, "metavar": metavar})
+                 metadata={"help": help, "choices": choices, "metavar": metavar, "const": const})
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,13 @@ class Settings:
         'evaluation window start (2006-01-02T15:04:05.000Z)', metavar='TIME')
     end: str | None = setting('evaluation window end (2006-01-02T15:04:05.000Z)', metavar='TIME')
     fail_on_warning: bool = setting('a warning gate fails the session', default=False)
+    approve: str | None = setting(
+        'answer the manual approval this build waits for in the stage (approve, the bare '
+        'option, or reject) and continue the sequence where it waited',
+        choices=("approve", "reject"), const="approve")
+    approver: str | None = setting(
+        'who answers with --keptn-approve, for the history and the event (default: '
+        '$GITHUB_ACTOR, $GITLAB_USER_LOGIN, else the user)', metavar='NAME')
     live_baseline: bool = setting(
         'judge relative criteria against a live baseline beside the canary even where slo.yaml '
         'does not opt in (comparison.baseline: live); what calibrate runs', default=False)
@@ -153,6 +161,7 @@ class Option:
     default: Any = None
     choices: tuple[str, ...] | None = None
     metavar: str | None = None  # --help's name for the value; default: by kind
+    const: str | None = None  # the value of the bare option (--keptn-approve)
 
     @property
     def value_name(self) -> str:
@@ -188,7 +197,7 @@ def _kind(declared: Field[Any]) -> str:
 
 OPTIONS: tuple[Option, ...] = tuple(
     Option(f.name.replace("_", "-"), f.metadata["help"], _kind(f), f.default,
-           f.metadata["choices"], f.metadata["metavar"])
+           f.metadata["choices"], f.metadata["metavar"], f.metadata["const"])
     for f in fields(Settings)
 )
 
@@ -200,6 +209,8 @@ def add_options(parser: pytest.Parser) -> None:
         kwargs: dict[str, Any] = {"dest": dest(option), "default": None, "help": option.help_text}
         if option.kind == "bool":
             kwargs.update(nargs="?", const="true", metavar=option.value_name)
+        elif option.const is not None:
+            kwargs.update(nargs="?", const=option.const, choices=option.choices)
         elif option.choices:
             kwargs.update(choices=option.choices)
         else:

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_keptn.deploy import baseline as live_baseline
 from pytest_keptn.errors import KeptnError
+from pytest_keptn.gate.approval import WAITING
 from pytest_keptn.model import StageContext, TargetRegistry
 from pytest_keptn.run import tasks
+from pytest_keptn.run.approval import approval_task, resume
 from pytest_keptn.run.evaluation import evaluation_task
 from pytest_keptn.run.plan import RunPlan
 from pytest_keptn.run.state import SequenceState, StateStore, TaskOutcome
@@ -47,7 +49,7 @@ TASKS: dict[str, Callable[[TaskCall], TaskResult]] = {
     EVALUATION: evaluation_task,
     "release": tasks.release,
     "rollback": tasks.rollback,
-    "approval": tasks.approval,
+    "approval": approval_task,
 }
 
 
@@ -155,6 +157,9 @@ class Pipeline:
                 if src.status == "not-triggered":
                     reasons.append(f"{src_stage}.{src_seq} did not run")
                     continue
+                if src.status == WAITING:
+                    reasons.append(f"{src_stage}.{src_seq} waits for a manual approval")
+                    continue
                 result, last = src.result or "fail", src.last_task
                 source = f"{src_stage}.{src_seq} finished with {result}"
                 context = src.context
@@ -243,9 +248,13 @@ class Pipeline:
     def _advance_locked(self, stage: str, seq: Sequence, stop_before: int | None) -> SequenceState:
         with self.store.locked(stage, seq.name):
             state = self.store.load(stage, seq.name)
-            if state.status in ("finished", "not-triggered"):
+            if state.status in ("finished", "not-triggered", WAITING):
                 return state
-            if state.status == "pending":
+            resumed = self._resume(stage, seq) if state.status == "pending" else None
+            if resumed is not None:  # --keptn-approve: where it waited, with what it had
+                state = resumed
+                self.say(stage, f"sequence {seq.name} {state.triggered_by}")
+            elif state.status == "pending":
                 runs, why = self.trigger_decision(stage, seq)
                 state.triggered_by = why
                 if not runs:
@@ -273,6 +282,9 @@ class Pipeline:
                     with shielded(f"the {stage} release") if task.name == "release" else nullcontext():
                         outcome = self._run_task(stage, task, state)
                         state.tasks.append(outcome)
+                        if outcome.result == WAITING:  # for a person: not failed, not done
+                            state.status, state.message = WAITING, outcome.message
+                            return state
                         state.next_task += 1
                         self.store.save(state)
                 if stop_before is None or state.result == "fail" or state.next_task >= len(seq.tasks):
@@ -280,6 +292,13 @@ class Pipeline:
             finally:
                 self.store.save(state)
             return state
+
+    def _resume(self, stage: str, seq: Sequence) -> SequenceState | None:
+        if not self.settings.approve or self.evaluation_only:
+            return None
+        return resume(self.settings, self.resources.history(),
+                      self.settings.state_path(self.plan.root), project=self.plan.project,
+                      stage=stage, service=self.plan.stages[stage].service, sequence=seq)
 
     def _close(self, stage: str, seq: Sequence, state: SequenceState) -> None:
         if state.status == "finished":

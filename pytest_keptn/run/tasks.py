@@ -122,13 +122,3 @@ def rollback(call: TaskCall, *, reason: str = "rollback task") -> TaskResult:
     if done:
         state.rollback_note = note
     return ("pass", note) if done else ("skipped", "no deployer answered")
-
-
-def approval(call: TaskCall) -> TaskResult:
-    incoming, properties = call.state.incoming, call.properties
-    if incoming == "fail":
-        return "fail", "approval refused: incoming result fail"
-    mode = str(properties.get(incoming, "automatic"))
-    if mode == "automatic":  # Keptn's approval-service answers an automatic approval with pass
-        return "pass", f"approved automatically ({incoming})"
-    return "fail", f"manual approval required for {incoming} (not possible in a test run)"

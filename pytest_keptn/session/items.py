@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_keptn.errors import KeptnError
+from pytest_keptn.gate.approval import WAITING
 from pytest_keptn.report.terminal import explain_objective
 from pytest_keptn.report.wording import record_verdict
 from pytest_keptn.run.state import SequenceState
@@ -294,6 +295,8 @@ class KeptnItems:
             if state.status == "not-triggered":
                 if pipeline.plan.starts_run(stage, sequence):
                     raise GateFailure(f"{stage}.{sequence} refused: {state.message}")
+                pytest.skip(f"{stage}.{sequence}: {state.message}")
+            if state.status == WAITING:  # nothing promoted, nothing failed: a person decides
                 pytest.skip(f"{stage}.{sequence}: {state.message}")
             if state.result == "fail":
                 raise GateFailure(explain_sequence(state))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_keptn.config import Settings
+from pytest_keptn.gate.approval import WAITING
 from pytest_keptn.report.html import HistoryEntry, StageReport
 from pytest_keptn.report.live import judged_live, live_lines
 from pytest_keptn.report.markdown import summary_path, write_markdown_summary
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 class Outcome:
     failed: list[str] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # sequences waiting for a manual approval
 
 
 def decide(states: list[SequenceState], settings: Settings, plan: RunPlan) -> Outcome:
@@ -39,6 +41,9 @@ def decide(states: list[SequenceState], settings: Settings, plan: RunPlan) -> Ou
         if state.status == "not-triggered":
             if plan.starts_run(state.stage, state.sequence):
                 outcome.failed.append(f"{label} refused: {state.message}")
+            continue
+        if state.status == WAITING:
+            outcome.waiting.append(label)
             continue
         if state.status != "finished":
             continue
@@ -182,10 +187,17 @@ def render_gate_tables(states: list[SequenceState], keptn: KeptnSession, outcome
         elif ev is not None:
             out.extend(_gate_table(state.stage, ev, keptn))
         tasks = ", ".join(f"{t.name} {t.result}" for t in state.tasks)
+        if state.status == WAITING:
+            out.append(Line(f"{label}: waiting for approval [{tasks}]", "warning"))
+            out.append(Line(f"  {state.message}", "warning"))
+            continue
         out.append(Line(f"{label}: {state.result} [{tasks}]"
                         + (" (rolled back)" if state.rolled_back else ""), state.result or ""))
     if outcome.failed:
         out.append(Line("RESULT: fail — " + "; ".join(outcome.failed), "fail", bold=True))
+    elif outcome.waiting:
+        out.append(Line("RESULT: waiting for approval — " + ", ".join(outcome.waiting),
+                        "warning", bold=True))
     elif outcome.warned:
         out.append(Line("RESULT: warning — " + ", ".join(outcome.warned), "warning", bold=True))
     else:

@@ -23,6 +23,7 @@ from pytest_keptn.prometheus.file_sd import check_settings as check_file_sd
 from pytest_keptn.prometheus.keep import parse_duration
 from pytest_keptn.prometheus.preflight import check_prometheus
 from pytest_keptn.prometheus.server import EmbeddedPrometheus
+from pytest_keptn.run.approval import check_approve
 from pytest_keptn.run.pipeline import Pipeline
 from pytest_keptn.run.plan import RunPlan, StagePlan, plan_run
 from pytest_keptn.run.state import SequenceState, StateStore
@@ -81,6 +82,10 @@ class KeptnSession:
             pinned = self.history().pinned(
                 settings.baseline_ids, project=self.project,
                 services={st: p.service for st, p in self.plans.items() if p.slo is not None})
+        if settings.approve:  # a manual approval of this build must wait in the first stage
+            first = self.plan.selected[0]
+            check_approve(settings, self.history(), settings.state_path(self.root),
+                          project=self.project, stage=first, service=self.plans[first].service)
         self.workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
         self.is_worker = self.workerinput is not None
         self._own_rundir = not (self.workerinput and "keptn_rundir" in self.workerinput)
