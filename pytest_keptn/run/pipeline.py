@@ -33,6 +33,7 @@ from pytest_keptn.run.evaluation import evaluation_task
 from pytest_keptn.run.plan import RunPlan
 from pytest_keptn.run.state import SequenceState, StateStore, TaskOutcome
 from pytest_keptn.run.tasks import TaskCall, TaskResult
+from pytest_keptn.spec.timeframe import go_duration_text, parse_go_duration
 from pytest_keptn.system.processes import ProcessRegistry, shielded
 
 if TYPE_CHECKING:
@@ -362,6 +363,8 @@ class Pipeline:
         name = task.name
         if self.evaluation_only and name != EVALUATION:
             return TaskOutcome(name, "skipped", "evaluation-only run (timeframe given)")
+        if task.triggered_after and not self.evaluation_only:
+            delay(task, lambda line: self.say(stage, line))
         self.say(stage, f"{name} started")
         executor = TASKS.get(name)
         try:
@@ -387,6 +390,31 @@ class Pipeline:
 def _stages_after(plan: RunPlan, stage: str) -> list[str]:
     names = list(plan.stages)
     return names[names.index(stage) + 1:] if stage in names else []
+
+
+def delay(task: Task, say: Callable[[str], None], *, every: float = 10.0) -> None:
+    """Wait ``triggeredAfter`` before the task, as shipyard-controller 0.8.7 queues its
+    ``.triggered`` event, with a line now and every ``every`` seconds. Ctrl-C/SIGTERM interrupt
+    the sleep at once (the run is aborted as in any task). A value that is no Go duration
+    (refused at collection unless --keptn-compat=0.8.7) triggers at once, as Keptn does."""
+    raw = str(task.triggered_after)
+    try:
+        seconds = parse_go_duration(raw)
+    except ValueError as exc:
+        say(f"triggeredAfter {raw!r} of the {task.name} task: {exc}; triggered now, as Keptn does")
+        return
+    if seconds <= 0:
+        return
+    say(f"waiting {go_duration_text(seconds)} before the {task.name} task "
+        f"(triggeredAfter: {raw})")
+    deadline = time.monotonic() + seconds
+    next_line = time.monotonic() + every
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 1.0, max(next_line - time.monotonic(), 0.01)))
+        if time.monotonic() >= next_line and deadline - time.monotonic() > 0:
+            say(f"{task.name} in {go_duration_text(round(deadline - time.monotonic()))}"
+                " (triggeredAfter)")
+            next_line += every
 
 
 def _first_index(seq: Sequence, names: tuple[str, ...]) -> int | None:
