@@ -32,7 +32,19 @@ from pytest_keptn.report.wording import (
     without_basis,
 )
 
-__all__ = ["HistoryEntry", "StageReport", "format_percent", "render_html"]
+__all__ = ["HISTORY_CELLS", "HistoryEntry", "StageReport", "format_percent", "history_limit",
+           "render_html"]
+
+# The history view (heatmap cells, chart points) embeds at most this many objective x
+# evaluation values per stage: with 10,000 objectives, 30 evaluations made a 130 MB report and
+# a pytest process holding 30 whole evaluations (issue 14 item 15, docs/benchmarks.md).
+HISTORY_CELLS = 30_000
+
+
+def history_limit(objectives: int, most: int = 30) -> int:
+    """How many evaluations (the current one included) the history view of a stage with
+    ``objectives`` objectives shows: at most ``most`` and HISTORY_CELLS values, at least 1."""
+    return max(1, min(most, HISTORY_CELLS // max(objectives, 1)))
 
 # the report's style sheet, a file of the package (inlined: the report needs no external assets)
 CSS = resources.files("pytest_keptn.report").joinpath("report.css").read_text(encoding="utf-8")
@@ -548,7 +560,8 @@ def _tasks(stage: StageReport) -> str:
 
 
 def render_stage(stage: StageReport, max_evaluations: int = 30) -> str:
-    columns = _columns(stage, max_evaluations)
+    limit = history_limit(len(indicator_results(stage.data)), max_evaluations)
+    columns = _columns(stage, limit)
     metrics = _objective_order(stage, columns)
     heatmap = _heatmap(stage, columns, metrics)
     parts = [
@@ -560,8 +573,10 @@ def render_stage(stage: StageReport, max_evaluations: int = 30) -> str:
         _tasks(stage),
     ]
     if heatmap:  # first, as in the Bridge: the overview before the details
+        capped = "" if limit >= max_evaluations or len(stage.history) < limit else (
+            f"; {len(metrics):,} objectives: the view holds at most {HISTORY_CELLS:,} values")
         parts += [
-            f"<h4>Recent evaluations ({len(columns)}, oldest → newest)</h4>",
+            f"<h4>Recent evaluations ({len(columns)}, oldest → newest{esc(capped)})</h4>",
             _legend(),
             heatmap,
         ]

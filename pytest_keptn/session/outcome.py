@@ -12,7 +12,7 @@ import pytest
 
 from pytest_keptn.config import Settings
 from pytest_keptn.gate.approval import WAITING
-from pytest_keptn.report.html import HistoryEntry, StageReport
+from pytest_keptn.report.html import HistoryEntry, StageReport, history_limit, indicator_results
 from pytest_keptn.report.live import judged_live, live_lines
 from pytest_keptn.report.markdown import summary_path, write_markdown_summary
 from pytest_keptn.report.terminal import Line, load_lines, marked_targets, objective_basis
@@ -119,8 +119,10 @@ def stage_reports(keptn: KeptnSession, states: list[SequenceState], *,
         ev = state.evaluation
         plan = keptn.plans[state.stage]
         try:
+            # only what the history view shows is read (and kept until the report is written)
             rows = keptn.history().evaluations(
-                project=keptn.project, stage=state.stage, service=plan.service, limit=30
+                project=keptn.project, stage=state.stage, service=plan.service,
+                limit=history_limit(len(indicator_results(ev.data))),
             )
         except Exception:
             rows = []
