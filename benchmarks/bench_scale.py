@@ -167,8 +167,9 @@ def stages_case(base: Path, stages: int, per_stage: int = 20) -> Measured:
         if s:
             shipyard += ["          triggeredOn:",
                          f'            - event: "stage{s - 1:02d}.delivery.finished"']
-        shipyard += ["          tasks:"] + [f'            - name: "{t}"' for t in
-                                              ("deployment", "test", "evaluation", "release")]
+        shipyard += ["          tasks:", '            - name: "deployment"',
+                     '              properties: {deploymentstrategy: "direct"}'] + [
+            f'            - name: "{t}"' for t in ("test", "evaluation", "release")]
         (root / stage / "svc").mkdir(parents=True)
         (root / stage / "svc" / "slo.yaml").write_text(slo_text(names))
     (root / "shipyard.yaml").write_text("\n".join(shipyard) + "\n")
@@ -191,7 +192,8 @@ def history_case(base: Path, objectives: int, runs: int) -> list[tuple[Measured,
     (root / "shipyard.yaml").write_text(
         'apiVersion: "spec.keptn.sh/0.2.0"\nkind: "Shipyard"\nmetadata: {name: "big"}\n'
         'spec:\n  stages:\n    - name: "hardening"\n      sequences:\n'
-        '        - name: "delivery"\n          tasks:\n            - name: "evaluation"\n')
+        '        - name: "delivery"\n          tasks:\n            - name: "evaluation"\n'
+        '              properties: {timeframe: "5m"}\n')
     names = [f"sli_{i:05d}" for i in range(objectives)]
     (root / "hardening" / "svc" / "slo.yaml").write_text(slo_text(names))
     (project / "conftest.py").write_text(STANDIN)

@@ -53,7 +53,8 @@ def _project(path: Path) -> Path:
     (path / "keptn" / "shipyard.yaml").write_text(
         'apiVersion: "spec.keptn.sh/0.2.0"\nkind: "Shipyard"\nmetadata: {name: "big"}\n'
         'spec:\n  stages:\n    - name: "hardening"\n      sequences:\n'
-        '        - name: "delivery"\n          tasks:\n            - name: "evaluation"\n')
+        '        - name: "delivery"\n          tasks:\n            - name: "evaluation"\n'
+        '              properties: {timeframe: "5m"}\n')
     objectives = "".join(f"  - sli: sli_{i:05d}\n    pass:\n      - criteria: ['<=2']\n"
                          for i in range(OBJECTIVES))
     (stage / "slo.yaml").write_text(
