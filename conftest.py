@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+
 from hypothesis import settings
+
+# A shell without job control starts a background job (`cmd &`, as many CI wrappers do) with
+# SIGINT ignored, and every child inherits that: the plugin then rightly leaves SIGINT alone, and
+# the tests that send SIGINT to a pytest they started see nothing happen. The suite restores
+# Python's own handler so that what it starts gets SIGINT's default action, however it was run.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # CI machines have 2 cores shared with real Prometheus, Locust and service processes that other
 # tests start: a per-example deadline would turn load into flaky failures, not find bugs.

@@ -361,6 +361,8 @@ def two_proportions(
     d = p1 - p2
     low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    # a difference of proportions lies in [-1, 1]; rounding can step outside by an ulp
+    low, high = max(low, -1.0), min(high, 1.0)
     return ProportionTest(
         p1, p2, Estimate(d, low, high, confidence), min(max(p, 0.0), 1.0), method, n1, n2
     )

@@ -259,12 +259,12 @@ def test_pinned_baseline_replaces_the_comparison(project: Project) -> None:
     pinned = str(first["id"])
     assert project.run("--keptn-stage=hardening", "--keptn-tag=v5").ret == 0
     last = project.run("--keptn-stage=hardening", "--keptn-tag=v6")
-    assert ">=-80% (target 200, violated)" in last.stdout.str()
+    assert "throughput     150    ✗ >=-80% (target 200)  -                 fail" in last.stdout.str()
     assert "hardening: warning, score 66.7%" in last.stdout.str()
     result = project.run("--keptn-stage=hardening", "--keptn-tag=v6", f"--keptn-baseline={pinned}")
     out = result.stdout.str()
     assert result.ret == 0, out
-    assert "throughput     150    >=-80% (target 20)  -                pass" in out, out
+    assert "throughput     150    ✓ >=-80% (target 20)  -                 pass" in out, out
     newest = max(project.events(), key=lambda e: str(e["time"]))
     assert newest["data"]["evaluation"]["comparedEvents"] == [pinned]
 

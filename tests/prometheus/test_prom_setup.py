@@ -45,7 +45,8 @@ def _nothing_started(pytester: pytest.Pytester, out: str) -> None:
 
 def test_external_prometheus_that_refuses_connections(pytester: pytest.Pytester) -> None:
     port = _free_port()
-    ret, out, errors = _run(pytester, f"--keptn-prometheus-url=http://127.0.0.1:{port}")
+    ret, out, errors = _run(pytester, f"--keptn-prometheus-url=http://127.0.0.1:{port}",
+                            "--keptn-prometheus-file-sd=targets.json")
     assert ret == 4, out
     assert errors == ["ERROR: pytest-keptn: --keptn-prometheus-url: Prometheus at "
                       f"http://127.0.0.1:{port} unreachable ([Errno 111] Connection refused)"]
@@ -54,7 +55,8 @@ def test_external_prometheus_that_refuses_connections(pytester: pytest.Pytester)
 
 def test_external_prometheus_whose_name_does_not_resolve(pytester: pytest.Pytester) -> None:
     # .invalid never resolves (RFC 6761)
-    ret, out, errors = _run(pytester, "--keptn-prometheus-url=http://prometheus.invalid:9090")
+    ret, out, errors = _run(pytester, "--keptn-prometheus-url=http://prometheus.invalid:9090",
+                            "--keptn-prometheus-file-sd=targets.json")
     assert ret == 4, out
     assert len(errors) == 1 and errors[0].startswith(
         "ERROR: pytest-keptn: --keptn-prometheus-url: Prometheus at http://prometheus.invalid:9090 "
