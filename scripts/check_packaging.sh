@@ -119,7 +119,7 @@ for line in open(sys.argv[1]):
 EOF
   clock "floors: $(tr '\n' ' ' <build/floors.txt)"
   "$floors/bin/python" -W ignore::ResourceWarning -m pytest -p no:cacheprovider -q \
-    -m "not slow" || fail "the fast lane at the floors"
+    -n "${KEPTN_TEST_WORKERS:-3}" -m "not slow" || fail "the fast lane at the floors"
   # Locust's API is the one that moves most between releases: its end-to-end tests too
   "$floors/bin/python" -W ignore::ResourceWarning -m pytest -p no:cacheprovider -q \
     -m slow tests/load || fail "the Locust tests at the floors"

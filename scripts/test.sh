@@ -10,7 +10,11 @@ KEPTN_SETUP_CHROMIUM=1 bash scripts/setup.sh
 .venv/bin/ruff check pytest_keptn tests benchmarks example_project scripts
 .venv/bin/mypy
 # -W: kept primaries and stopped servers may still be reaped after pytest has printed its summary
-.venv/bin/python -W ignore::ResourceWarning -m pytest -p no:cacheprovider -q -ra "$@"
+# -n: most tests wait on real servers (scrape intervals, load windows, process starts), so three
+# workers on two cores halve the wall time (docs/benchmarks.md, CI time); KEPTN_TEST_WORKERS=0
+# runs everything in one process
+.venv/bin/python -W ignore::ResourceWarning -m pytest -p no:cacheprovider -q -ra \
+  -n "${KEPTN_TEST_WORKERS:-3}" "$@"
 if [ $# -eq 0 ]; then
   bash scripts/check_packaging.sh
 fi
