@@ -41,9 +41,6 @@ if TYPE_CHECKING:
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 5.0
 _POLL = 0.05  # every 0.1 s of polling would add up to 0.1 s to a stage
-# Two free slots per job: the one a release arms is discovered on Prometheus' next tick (up to
-# 5-10 s later), so a session started right after (a kept Prometheus) takes the older one.
-_SLOTS_PER_JOB = 2
 
 
 def _port_free(port: int) -> bool:
@@ -426,9 +423,7 @@ class EmbeddedPrometheus(TargetRegistry):
                 self._write_job(job)
                 for entry in [e for e in entries if e.get("claimed") and e["jobs"][0] == job]:
                     entries.remove(entry)
-                    free_now = [e for e in entries if not e.get("claimed") and e["jobs"][0] == job]
-                    if len(free_now) < _SLOTS_PER_JOB:
-                        self._arm(entries, tuple(entry["jobs"]), dict(entry["labels"]))
+                    self._arm(entries, tuple(entry["jobs"]), dict(entry["labels"]))
 
     def add_slots(self, groups: Sequence[TargetSlot]) -> None:
         """Pre-register ``groups`` (see :mod:`.slots`): each gets a free port, or its fixed
@@ -446,7 +441,7 @@ class EmbeddedPrometheus(TargetRegistry):
                         continue
                     armed = [e for e in entries
                              if not e.get("claimed") and e["jobs"][0] == group.jobs[0]]
-                    for _ in range(_SLOTS_PER_JOB - len(armed)):
+                    if not armed:
                         self._arm(entries, group.jobs, dict(group.labels))
             for job in list(self._targets):
                 self._write_job(job)
