@@ -178,7 +178,7 @@ class PrometheusClient:
                 text = text.replace(secret, "***")
         return text
 
-    def _post(self, path: str, data: Mapping[str, str], deadline: float) -> httpx.Response:
+    def post(self, path: str, data: Mapping[str, str], deadline: float) -> httpx.Response:
         """POST with retries on connection errors and 5xx; raises httpx errors on giving up."""
         attempt = 0
         while True:
@@ -234,7 +234,7 @@ class PrometheusClient:
         data = {"query": promql, "time": _unix(at), "timeout": f"{self.timeout:g}s"}
         deadline = time.monotonic() + self.timeout
         try:
-            response = self._post("/api/v1/query", data, deadline)
+            response = self.post("/api/v1/query", data, deadline)
         except httpx.TimeoutException:
             return replace(
                 base,
@@ -252,7 +252,7 @@ class PrometheusClient:
         data = {"query": promql, "start": _unix(start), "end": _unix(end), "step": f"{step:g}",
                 "timeout": f"{self.timeout:g}s"}
         try:
-            response = self._post("/api/v1/query_range", data, time.monotonic() + self.timeout)
+            response = self.post("/api/v1/query_range", data, time.monotonic() + self.timeout)
             body: Any = response.json()
         except httpx.TimeoutException:
             return f"range query timed out after {self.timeout:g}s: {promql}"
@@ -445,7 +445,7 @@ class PrometheusClient:
         """Whether Prometheus answers a trivial query within a second (or the timeout)."""
         data = {"query": "vector(1)", "time": _unix(at)}
         try:
-            response = self._post("/api/v1/query", data, time.monotonic() + min(1.0, self.timeout))
+            response = self.post("/api/v1/query", data, time.monotonic() + min(1.0, self.timeout))
         except httpx.HTTPError:
             return False
         return response.status_code == 200
@@ -457,7 +457,7 @@ class PrometheusClient:
         failing answer is left to the evaluation: it may be an outage, not a setup mistake."""
         data = {"query": "vector(1)"}
         try:
-            response = self._post("/api/v1/query", data, time.monotonic() + timeout)
+            response = self.post("/api/v1/query", data, time.monotonic() + timeout)
         except httpx.ConnectTimeout as exc:
             raise self.outage(httpx.ConnectError(f"no connection within {timeout:g}s")) from exc
         except httpx.TimeoutException:
@@ -491,7 +491,7 @@ class PrometheusClient:
         bases = [SLIResult(metric=name, value=0.0, success=False, query=q) for name, q in batch]
         data = {"query": promql, "time": _unix(at), "timeout": f"{self.timeout:g}s"}
         try:
-            response = self._post("/api/v1/query", data, time.monotonic() + self.timeout)
+            response = self.post("/api/v1/query", data, time.monotonic() + self.timeout)
         except httpx.TimeoutException:
             raise _BatchTimedOut from None
         except httpx.TransportError as exc:
@@ -588,7 +588,7 @@ class PrometheusClient:
         :class:`PrometheusOutage` when waiting longer cannot help."""
         data = {"query": promql, "time": _unix(datetime.now(UTC))}
         try:
-            response = self._post("/api/v1/query", data, time.monotonic() + timeout)
+            response = self.post("/api/v1/query", data, time.monotonic() + timeout)
         except httpx.TimeoutException:
             return f"no answer within {timeout:g}s"
         except httpx.TransportError as exc:

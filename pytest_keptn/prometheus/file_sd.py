@@ -290,7 +290,7 @@ def _series(client: PrometheusClient, promql: str, at: datetime) -> list[tuple[d
     credentials scrubbed) when there is no such answer."""
     data = {"query": promql, "time": f"{at.timestamp():.3f}", "timeout": f"{client.timeout:g}s"}
     try:
-        response = client._post("/api/v1/query", data, time.monotonic() + client.timeout)
+        response = client.post("/api/v1/query", data, time.monotonic() + client.timeout)
     except httpx.HTTPError as exc:
         raise client.outage(exc) from None
     try:

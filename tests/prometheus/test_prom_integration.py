@@ -232,11 +232,11 @@ class _StopsAfter(PrometheusClient):
         super().__init__(prom.url, **kwargs)
         self._prom, self._left = prom, answered
 
-    def _post(self, path: str, data: Mapping[str, str], deadline: float) -> httpx.Response:
+    def post(self, path: str, data: Mapping[str, str], deadline: float) -> httpx.Response:
         if self._left == 0:
             self._prom.stop()  # SIGTERM, waits for the process to exit
         self._left -= 1
-        return super()._post(path, data, deadline)
+        return super().post(path, data, deadline)
 
 
 def test_prometheus_stopped_mid_evaluation(tmp_path: Path) -> None:
