@@ -14,11 +14,11 @@ from pytest_keptn.errors import ConfigError, HistoryError, KeptnError
 from pytest_keptn.gate.events import evaluation_finished_event, write_event
 from pytest_keptn.gate.record import Basis, EvaluationRecord
 from pytest_keptn.gate.scoring import Evaluation, errored_evaluation, evaluate
-from pytest_keptn.gate.timeframe import resolve_window
 from pytest_keptn.model import COMPAT_087, SLIResult, SLIStatus, Window
 from pytest_keptn.report.wording import outage_headline, record_verdict
 from pytest_keptn.run.state import SequenceState
 from pytest_keptn.run.tasks import TaskCall, TaskResult
+from pytest_keptn.spec.timeframe import resolve_window
 
 if TYPE_CHECKING:
     from pytest_keptn.config import Settings

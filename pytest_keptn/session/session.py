@@ -15,7 +15,6 @@ from pytest_keptn.config import Settings
 from pytest_keptn.deploy.checks import check_delivery
 from pytest_keptn.errors import ConfigError, HistoryError
 from pytest_keptn.gate.history import History, check_history_setting, history_location
-from pytest_keptn.gate.timeframe import resolve_window
 from pytest_keptn.locate import prepare_state_dir
 from pytest_keptn.model import StageContext, TargetRegistry, TargetSlot
 from pytest_keptn.prometheus.file_sd import FileSDTargets, prune
@@ -30,6 +29,7 @@ from pytest_keptn.run.state import SequenceState, StateStore
 from pytest_keptn.session import outcome
 from pytest_keptn.session.items import GateFailure, step
 from pytest_keptn.session.rundir import PROGRESS_FILE, new_rundir
+from pytest_keptn.spec.timeframe import resolve_window
 from pytest_keptn.system import interrupts
 from pytest_keptn.system.processes import ProcessRegistry
 

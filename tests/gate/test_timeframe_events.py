@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pytest_keptn.errors import ConfigError
 from pytest_keptn.gate.events import evaluation_finished_event, write_event
-from pytest_keptn.gate.timeframe import parse_go_duration, resolve_window
+from pytest_keptn.spec.timeframe import parse_go_duration, resolve_window
 
 NOW = datetime(2021, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
