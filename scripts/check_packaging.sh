@@ -6,9 +6,8 @@
 #     configure time (exit 4) with the one line saying which `pip install` fixes it;
 #  3. the same venv with the wheel's [all] extras runs the example project's hardening stage
 #     (v0.1.1: deploy, Locust load, embedded Prometheus, evaluation, release) with the report;
-#  4. the fast tests of spec, gate, prometheus, settings/collection and the Locust tests in a venv where every
-#     library is pinned to the floor that pyproject.toml declares (scripts/floors.py), so the
-#     floors are true.
+#  4. the whole fast lane, and Locust's slow tests, in a venv where every library is pinned to the
+#     floor that pyproject.toml declares (scripts/floors.py), so the floors are true.
 # Everything goes to build/packaging/ (and .venv-floors, reused while pyproject.toml is unchanged).
 # KEPTN_PACKAGING_STEPS="wheel floors" picks steps (default: both).
 set -euo pipefail
@@ -118,15 +117,13 @@ for line in open(sys.argv[1]):
         f"{name} {have}, floor {want}"
 EOF
   clock "floors: $(tr '\n' ' ' <build/floors.txt)"
-  # the fast tests of the rooms that lean on the libraries' APIs (the Keptn files through PyYAML,
-  # scoring and history, Prometheus through httpx, the plugin through pytest and pluggy, Locust):
-  # the whole fast lane a second time would take CI past 15 minutes (docs/benchmarks.md, CI time)
+  # the whole fast lane (every test not marked slow: the Keptn files through PyYAML, scoring and
+  # history, Prometheus through httpx, the plugin through pytest and pluggy, the reports through
+  # pytest-html and Jinja2, Locust's configuration)
   "$floors/bin/python" -W ignore::ResourceWarning -m pytest -p no:cacheprovider -q \
-    -n "${KEPTN_TEST_WORKERS:-3}" -m "not slow" tests/spec tests/gate tests/prometheus \
-    tests/plugin/test_settings.py tests/plugin/test_help.py tests/plugin/test_collection.py \
-    tests/load || fail "the fast tests at the floors"
+    -n "${KEPTN_TEST_WORKERS:-3}" -m "not slow" || fail "the fast lane at the floors"
   # Locust's API is the one that moves most between releases: its end-to-end tests too
   "$floors/bin/python" -W ignore::ResourceWarning -m pytest -p no:cacheprovider -q \
     -m slow tests/load || fail "the Locust tests at the floors"
-  clock "the fast tests and the Locust tests passed at the floors"
+  clock "the fast lane and the Locust tests passed at the floors"
 fi
