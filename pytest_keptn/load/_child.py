@@ -7,7 +7,8 @@ pytest process (ecosystem-notes.md §3.6). The parent reads one JSON object per 
 * ``{"event": "status", "elapsed", "total", "users", "requests", "failures", "rps", "p95"}``
   every second during the run (``rps`` over the last second);
 * ``{"event": "result", "start", "end", ...}`` once at the end: the load window (UTC, from
-  the moment users start spawning to the moment they are stopped) and the statistics;
+  the moment users start spawning to the moment they are stopped) and the statistics (Locust's
+  HTML report is written after it, and the process exits once it is);
 * ``{"event": "error", "message"}`` when the run could not happen (exit code 2);
 * ``{"event": "phase", "phase"}`` when a phase that runs the locustfile's code begins
   (``import``, ``setup``, ``stop``, ``quit``), so that the parent can say which one hung.
@@ -235,12 +236,16 @@ def main(argv: list[str] | None = None) -> int:
                     json.dump(recorder.samples(), out, separators=(",", ":"))
                 result["samples"] = args.samples
         reports = {args.html_report, options.html_file if "html_file" in settings.given else None}
-        html_error = write_html_reports(env, sorted(p for p in reports if p))
-        if args.html_report and not html_error:
+        if args.html_report:
             result["html_report"] = os.path.abspath(args.html_report)
-        elif html_error:
-            result["html_report_error"] = html_error
+        # The result first: the parent's evaluation does not wait for Locust's HTML report,
+        # which is written now, beside its freshness wait (the session waits for this process
+        # before it ends); a report that cannot be written is said in the log.
         emit("result", **result)
+        html_error = write_html_reports(env, sorted(p for p in reports if p))
+        if html_error:
+            print(f"Locust's HTML report could not be written: {html_error}", file=sys.stderr,
+                  flush=True)
         emit("phase", phase="quit")
         runner.quit()
         return 0

@@ -9,7 +9,8 @@ task's properties (``users``, ``spawn_rate``, ``run_time``) > the stage's ``locu
 parser, so every key means what it means to ``locust --config`` (tags, stop-timeout, the
 locustfile's own arguments ...); the child says once what it applied and what it did not (host:
 the canary's URL is the host). Locust's own HTML report of the run is written next to its log
-(``details["html_report"]``).
+(``details["html_report"]``), after the runner gave its result: the evaluation does not wait
+for it, the session's end does.
 
 The **load window** recorded in the :class:`LoadResult` runs from the moment users start
 spawning to the moment they are stopped (both measured in the child, UTC); worker start-up
@@ -56,6 +57,9 @@ WORKER_WAIT = 120.0
 # How long a phase that runs the locustfile's own code may take (--keptn-locust-hang-timeout):
 # importing Locust and the locustfile takes a few seconds on a loaded 2-core machine.
 DEFAULT_HANG_TIMEOUT = 30.0
+# How long the session's cleanup lets a runner that gave its result write Locust's HTML report
+# and quit before stopping it.
+DRAIN = 20.0
 PHASES = {
     "start": "starting (the Python process before Locust is imported)",
     "import": "importing Locust and the locustfile",
@@ -266,8 +270,11 @@ def run_locust(
                 ctx.say(f"load: waiting for Locust workers "
                         f"({message['workers']}/{message['expected']} connected)")
             elif event == "result":
+                # The evaluation needs nothing more: the runner writes Locust's HTML report
+                # and quits on its own, off the critical path (the session's cleanup waits
+                # for it, up to DRAIN seconds, before it stops what is left).
                 result = message
-                phase, limit, since = "quit", hang, time.monotonic()
+                break
             elif event == "error":
                 error = str(message.get("message"))
         if error is None and result is None:
@@ -275,14 +282,18 @@ def run_locust(
             error = (f"the Locust process exited with code {code} without a result; "
                      f"log {log}: {procs.log_tail(log, 3)}")
     finally:
-        if child.poll() is None:
-            try:
-                child.wait(timeout=5 if result is not None and phase != "quit" else 0.1)
-            except subprocess.TimeoutExpired:
-                pass
-        procs.stop_pid(child.pid, timeout=2.0, tag=tag)
-        ctx.processes.forget(child.pid)
-        child.poll()
+        tracked = ctx.processes.get(child.pid)
+        if result is not None and child.poll() is None and tracked is not None:
+            tracked.popen, tracked.drain = child, DRAIN
+        else:
+            if child.poll() is None:
+                try:
+                    child.wait(timeout=0.1)
+                except subprocess.TimeoutExpired:
+                    pass
+            procs.stop_pid(child.pid, timeout=2.0, tag=tag)
+            ctx.processes.forget(child.pid)
+            child.poll()
         go_file.unlink(missing_ok=True)
     if error is not None:
         raise LoadError(f"load against {url} failed ({what}): {error}")

@@ -20,9 +20,15 @@ def promql_string(value: str) -> str:
 
 
 def freshness_query(jobs: Sequence[str]) -> str:
-    """One series per job with the time of its newest ``up`` sample."""
+    """One series per job: the time of the newest ``up`` sample of its target scraped least
+    recently among those that are up (every target that serves data must have a sample at or
+    after the window's end, not just one of them: an empty target slot, ``up`` 0, is scraped at
+    its own phase); for a job with no target up, the newest ``up`` sample of any."""
     pattern = "|".join(regex_literal(j) for j in sorted(set(jobs)))
-    return f"max by (job) (timestamp(up{{job=~{promql_string(pattern)}}}))"
+    up = f"up{{job=~{promql_string(pattern)}}}"
+    # timestamp() of a selector gives the samples' own times; of a comparison, the evaluation
+    # time: so the filter is an ``and``, after timestamp()
+    return f"min by (job) (timestamp({up}) and {up} == 1) or max by (job) (timestamp({up}))"
 
 
 def regex_literal(text: str) -> str:

@@ -46,6 +46,7 @@ from pytest_keptn.prometheus.auth import (
 
 _BACKOFF = 0.2  # seconds before the first retry; doubles per retry
 _MAX_BODY = 300  # characters of a non-JSON error body kept in a message
+_FRESH_POLL = 0.05  # the freshness wait is on every stage's critical path
 
 
 # Indicators per batched query (see PrometheusClient.query_many) and the label that tells them apart.
@@ -536,9 +537,9 @@ class PrometheusClient:
         """Wait until every job in ``jobs`` that Prometheus scrapes has an ``up`` sample at or
         after ``after``.
 
-        One series per job (``max by (job) (timestamp(up{job=~"A|B"}))``, which Prometheus and
-        VictoriaMetrics both answer with the samples' own times; ``timestamp(a or b)`` gives the
-        evaluation time instead), each checked. A job with no ``up`` series at all is not
+        One series per job (:func:`freshness_query`: the least recent of its up targets' newest
+        ``up`` samples, which Prometheus and VictoriaMetrics both answer with the samples' own
+        times; ``timestamp(a or b)`` gives the evaluation time instead), each checked. A job with no ``up`` series at all is not
         scraped, so there is nothing to wait for. Raises :class:`PrometheusOutage` at once when
         Prometheus is unreachable or refuses the credentials, and :class:`ProviderError` naming
         the jobs that are not scraped or have no fresh sample within ``timeout``.
@@ -562,7 +563,7 @@ class PrometheusClient:
                     break
             if time.monotonic() >= deadline:
                 break
-            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(_FRESH_POLL, max(0.0, deadline - time.monotonic())))
         answer = last or {}
         unscraped = [j for j in wanted if j not in answer] if last is not None else []
         stale = [j for j in wanted if j in answer and answer[j] < threshold] if last is not None \

@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -46,6 +47,9 @@ class Started:
     handed_over: Callable[[int], bool] | None = None
     tag: str | None = None  # its TAG_ENV value
     popen: Any = None  # its subprocess.Popen when this process started it (exit codes)
+    # seconds the cleanup lets it exit by itself before stopping it (a Locust runner that
+    # writes its HTML report after it gave its result)
+    drain: float = 0.0
 
 
 class ProcessRegistry:
@@ -126,6 +130,9 @@ class ProcessRegistry:
                 if taken:
                     self.forget(started.pid)
                     continue
+            if started.drain and started.popen is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    started.popen.wait(started.drain)
             if stop_pid(started.pid, timeout=3.0, tag=started.tag):
                 stopped.append(started.pid)
             self.forget(started.pid)

@@ -133,7 +133,8 @@ def test_locust_conf_is_read_by_locust_as_locust_reads_it(
             "page = /\nhost = http://elsewhere.invalid\nweb-port = 9999\n")
     write_locust(keptn_root, TAGGED, conf=conf)
     lines: list[str] = []
-    result = LocustDriver().pytest_keptn_run_load(make_ctx(lines), helloserver, {}, None)
+    ctx = make_ctx(lines)
+    result = LocustDriver().pytest_keptn_run_load(ctx, helloserver, {}, None)
     assert result is not None
     # tags and the locustfile's own --page argument applied: only GET / ran, against the canary
     assert [e["name"] for e in result.details["endpoints"]] == ["/"]
@@ -144,6 +145,7 @@ def test_locust_conf_is_read_by_locust_as_locust_reads_it(
     assert "users=2, run-time=2s, tags=main, page=/" in applied[0]
     assert "not applied: host (the host is the canary's URL)" in applied[0]
     assert "web-port (no web UI: the load runs headless)" in applied[0]
+    ctx.processes.cleanup()  # the runner writes its HTML report after its result
     report = Path(result.details["html_report"])
     assert report.parent == Path(result.details["log"]).parent and report.suffix == ".html"
     assert "locust" in report.read_text(encoding="utf-8").lower()
@@ -259,7 +261,10 @@ def test_a_prepared_runner_takes_the_next_load(
     assert len(locust_driver._SPARE) == 1
     spare = locust_driver._SPARE[0][1]
     result = driver.pytest_keptn_run_load(ctx, helloserver, {}, None)
-    assert not locust_driver._SPARE and spare.poll() is not None  # used, and done
+    assert not locust_driver._SPARE  # used
+    ctx.processes.cleanup()  # it writes Locust's HTML report after its result, then quits
+    assert spare.wait(0) == 0  # done, by itself
+    assert Path(str(result.details["html_report"])).stat().st_size > 0
     assert result is not None and result.requests > 10 and result.failures == 0
     assert result.details["users"] == 2 and result.details["run_time"] == 2.0
     assert Path(str(result.details["log"])).exists()

@@ -203,6 +203,33 @@ def test_freshness_waits_for_every_job(env: Env) -> None:
             assert _newest_up(client, job) >= after.timestamp() - 0.0005, job  # ms resolution
 
 
+def test_freshness_waits_for_every_up_target_of_a_job(env: Env) -> None:
+    """An empty target slot (nothing listens: ``up`` 0) in the same job is scraped at its own
+    phase: its fresh ``up`` sample must not stand in for the serving target's."""
+    empty = f"127.0.0.1:{_free_port()}"
+    prom = env.prom
+    prom.register(JOB, empty, {"stage": "hardening"})
+    try:
+        deadline = time.monotonic() + 20
+        with PrometheusClient(prom.url) as client:
+            while _up_of(client, JOB, empty) is None:  # discovered (up 0) on Prometheus' tick
+                assert time.monotonic() < deadline, "the empty target was never scraped"
+                time.sleep(0.1)
+            for _ in range(3):
+                after = datetime.now(UTC)
+                client.wait_fresh([JOB], after, timeout=10)
+                newest = _up_of(client, JOB, f"127.0.0.1:{env.app_port}")
+                assert newest is not None and newest >= after.timestamp() - 0.0005
+    finally:
+        prom.replace(JOB, f"127.0.0.1:{env.app_port}", {"stage": "hardening"})
+
+
+def _up_of(client: PrometheusClient, job: str, instance: str) -> float | None:
+    got = client.query(f'timestamp(up{{job="{job}",instance="{instance}"}})', datetime.now(UTC),
+                       metric=job)
+    return got.value if got.status is SLIStatus.VALUE else None
+
+
 def test_freshness_does_not_wait_for_a_job_nobody_scrapes(env: Env) -> None:
     with PrometheusClient(env.prom.url) as client:
         client.wait_fresh([CANARY], env.window.end, timeout=5)  # fresh already
