@@ -38,6 +38,8 @@ assert "License-Expression: Apache-2.0" in text, "no License-Expression"
 assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "no licenses/LICENSE"
 assert "pytest_keptn/py.typed" in names, "no py.typed"
 assert "pytest_keptn/report/report.css" in names, "no report.css"
+for template in ("report.html", "live.html"):
+    assert f"pytest_keptn/report/templates/{template}" in names, f"no templates/{template}"
 assert not [n for n in names if n.startswith(("tests/", "example_project/", "benchmarks/"))]
 EOF
   clock "built and checked $(basename "$wheel") and $(basename "$sdist")"
@@ -47,7 +49,7 @@ EOF
   "$venv/bin/python" -m pip install -q "$wheel" 2>&1 | grep -v 'is ignored' || true
   "$venv/bin/python" - <<'EOF' || fail "the core install brings an extra"
 import importlib.util
-heavy = ["locust", "flask", "gevent", "zmq", "pytest_html", "psycopg", "prometheus_client"]
+heavy = ["locust", "flask", "gevent", "zmq", "pytest_html", "jinja2", "psycopg", "prometheus_client"]
 present = [m for m in heavy if importlib.util.find_spec(m) is not None]
 assert not present, f"a core install has {present}"
 EOF

@@ -1,10 +1,12 @@
 """The quality report as an HTML fragment: per-stage summary, objective tables, a Bridge-like
-heatmap of recent evaluations and a sparkline per objective.
+heatmap of recent evaluations, a chart per objective with its scale and thresholds, and what
+runs where after the run.
 
 Input is plain data (Keptn 0.8 ``evaluation.finished`` ``data`` mappings plus a few labels), so
-this module depends on nothing else in the package and can be fed from stored events. The output
-needs no external assets and no JavaScript: hover details are ``title`` attributes. Every string
-from the input is escaped.
+this module can be fed from stored events. This module turns it into a small view model of
+strings and numbers; the markup is ``templates/report.html`` (Jinja2, autoescaped: nothing is
+escaped by hand). The output needs no external assets and no JavaScript: hover details are
+``title`` attributes.
 
 pytest-html 4 inserts ``pytest_html_results_summary`` prefix strings unescaped (``|safe``), so the
 fragment goes straight into ``prefix.append(render_html(stages))``.
@@ -12,18 +14,17 @@ fragment goes straight into ``prefix.append(render_html(stages))``.
 
 from __future__ import annotations
 
-import html
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from pytest_keptn.gate.scoring import IndicatorResult, live_fields
 from pytest_keptn.report import wording
 from pytest_keptn.report.endpoints import HEADER, endpoint_rows
-from pytest_keptn.report.live import judged_live, live_html
+from pytest_keptn.report.live import BoxPlots, box_plot_data, judged_live, live_lines
 from pytest_keptn.report.wording import (
     criterion_shape,
     format_number,
@@ -32,8 +33,8 @@ from pytest_keptn.report.wording import (
     without_basis,
 )
 
-__all__ = ["HISTORY_CELLS", "HistoryEntry", "StageReport", "format_percent", "history_limit",
-           "render_html"]
+__all__ = ["HISTORY_CELLS", "HistoryEntry", "RunEnvironment", "RunningInstance", "StageReport",
+           "format_percent", "history_limit", "render_html"]
 
 # The history view (heatmap cells, chart points) embeds at most this many objective x
 # evaluation values per stage: with 10,000 objectives, 30 evaluations made a 130 MB report and
@@ -46,8 +47,6 @@ def history_limit(objectives: int, most: int = 30) -> int:
     ``objectives`` objectives shows: at most ``most`` and HISTORY_CELLS values, at least 1."""
     return max(1, min(most, HISTORY_CELLS // max(objectives, 1)))
 
-# the report's style sheet, a file of the package (inlined: the report needs no external assets)
-CSS = resources.files("pytest_keptn.report").joinpath("report.css").read_text(encoding="utf-8")
 
 STATUSES = ("pass", "warning", "fail", "info", "errored")
 
@@ -89,11 +88,35 @@ class StageReport:
     tasks: Sequence[tuple[str, str, float, str]] = ()  # (task, result, seconds, message), in order
 
 
-# --- small helpers ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunningInstance:
+    """One build a deployer recorded in the state folder (a line of ``pytest-keptn status``)."""
+
+    stage: str
+    service: str
+    role: str  # primary | canary | baseline | ...
+    build: str  # image:tag
+    url: str
+    pid: int | None
+    serving: bool  # its process runs (a primary's, checked as ``status`` checks it)
 
 
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+@dataclass(frozen=True)
+class RunEnvironment:
+    """What runs where after the run: the report's last section. Plain text only: URLs come
+    without credentials (the caller strips them, as every message does)."""
+
+    instances: Sequence[RunningInstance] = ()
+    primaries: str = ""  # what happens to the primaries, e.g. "kept running after pytest exits"
+    prometheus: str = ""  # e.g. "http://127.0.0.1:9093 (embedded, stops with the session)"
+    history: str = ""
+    events: str = ""
+    logs: str = ""
+    state_dir: str = ""
+    stop_command: str = ""  # the command that stops what is left running
+
+
+# --- reading Keptn's evaluation data ------------------------------------------------------------
 
 
 def _status(value: object) -> str:
@@ -114,9 +137,14 @@ def _metric(row: Mapping[str, Any]) -> str:
     return str(value.get("metric", "")) if isinstance(value, Mapping) else ""
 
 
+def _value_map(row: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    value = row.get("value") if row is not None else None
+    return value if isinstance(value, Mapping) else {}
+
+
 def _value(row: Mapping[str, Any]) -> float | None:
-    value = row.get("value")
-    if not isinstance(value, Mapping) or value.get("success") is False:
+    value = _value_map(row)
+    if value.get("success") is False:
         return None
     number = value.get("value")
     if isinstance(number, bool) or not isinstance(number, int | float):
@@ -131,13 +159,55 @@ def _targets(row: Mapping[str, Any] | None, key: str) -> list[Mapping[str, Any]]
     return [t for t in targets if isinstance(t, Mapping)]
 
 
-def _shape(target: Mapping[str, Any]) -> tuple[str, bool]:
-    return criterion_shape(str(target.get("criteria", "")))
-
-
 def _no_basis(target: Mapping[str, Any]) -> bool:
     return without_basis(str(target.get("criteria", "")), target.get("targetValue"),
                          bool(target.get("violated")))
+
+
+@functools.lru_cache(maxsize=16384)
+def _target_info(criteria: str, target: object, violated: bool) -> tuple[str, float, str]:
+    """What the report draws and says of one target: (the operator of its band, "" for none;
+    the band's bound; ``<=1 (target 1) violated`` for titles). Cached: a report of 50 SLIs x 30
+    evaluations reads ~4,500 targets, most of them alike."""
+    words = f"{criteria} ({target_text(criteria, target, violated)}){' violated' if violated else ''}"
+    if (isinstance(target, bool) or not isinstance(target, int | float) or not math.isfinite(target)
+            or without_basis(criteria, target, violated)):
+        return "", 0.0, words  # no number, or relative with nothing to compare with: no band
+    return criterion_shape(criteria)[0], float(target), words
+
+
+_PLAIN = (int, float, bool, str)
+
+
+def _read_targets(raw: Mapping[str, Any], key: str, label: str) -> tuple[Band | None, str]:
+    """The band the targets allow (their intersection; Keptn's flattened groups lose OR) and
+    their words for a title. A relative criterion counts with its target, resolved against the
+    comparison value; without a comparison value it has none and draws nothing."""
+    targets = raw.get(key)
+    if not targets or not isinstance(targets, list | tuple):
+        return None, ""
+    low, high = -math.inf, math.inf
+    seen = False
+    words = []
+    for t in targets:
+        if type(t) is not dict and not isinstance(t, Mapping):
+            continue
+        target = t.get("targetValue")
+        if target is not None and type(target) not in _PLAIN:
+            target = str(target)  # a list or a mapping where a number belongs: said as it is
+        operator, bound, text = _target_info(str(t.get("criteria", "")), target,
+                                             bool(t.get("violated")))
+        words.append(text)
+        if not operator:
+            continue
+        seen = True
+        if operator in ("<", "<="):
+            high = min(high, bound)
+        elif operator in (">", ">="):
+            low = max(low, bound)
+        else:
+            low, high = max(low, bound), min(high, bound)
+    return ((low, high) if seen else None), (f"\n{label}: " + ", ".join(words) if words else "")
 
 
 def _target(target: Mapping[str, Any]) -> str:
@@ -145,109 +215,14 @@ def _target(target: Mapping[str, Any]) -> str:
                        bool(target.get("violated")))
 
 
-def _targets_html(targets: list[Mapping[str, Any]], none_text: str) -> str:
-    if not targets:
-        return f'<span class="kq-muted">{esc(none_text)}</span>'
-    items = []
-    for t in targets:
-        violated = bool(t.get("violated"))
-        mark = '<span class="kq-x" title="violated">✗</span>' if violated else (
-            '<span class="kq-ok" title="met">✓</span>'
-        )
-        items.append(
-            f'<li class="{"kq-violated" if violated else "kq-met"}">'
-            f"<code>{esc(t.get('criteria', ''))}</code> → {esc(_target(t))} {mark}</li>"
-        )
-    return f'<ul class="kq-targets">{"".join(items)}</ul>'
-
-
-def _targets_title(label: str, targets: list[Mapping[str, Any]]) -> str:
-    if not targets:
-        return ""
-    parts = [
-        f"{t.get('criteria', '')} ({_target(t)}){' violated' if t.get('violated') else ''}"
-        for t in targets
-    ]
-    return f"\n{label}: " + ", ".join(parts)
-
-
 def _display(row: Mapping[str, Any] | None, metric: str) -> str:
     name = str(row.get("displayName") or "") if row else ""
     return name or metric
 
 
-# --- bands for sparklines -----------------------------------------------------------------------
-
-
-Band = tuple[float, float]  # (low, high); +-inf for open ends
-
-
-def _band(targets: list[Mapping[str, Any]]) -> Band | None:
-    """The interval the targets allow (their intersection; Keptn's flattened groups lose OR)."""
-    low, high = -math.inf, math.inf
-    seen = False
-    for t in targets:
-        target = t.get("targetValue")
-        if _no_basis(t):
-            continue
-        if isinstance(target, bool) or not isinstance(target, int | float):
-            continue
-        if not math.isfinite(target):
-            continue
-        operator, _ = _shape(t)
-        seen = True
-        if operator in ("<", "<="):
-            high = min(high, float(target))
-        elif operator in (">", ">="):
-            low = max(low, float(target))
-        else:
-            low, high = max(low, float(target)), min(high, float(target))
-    return (low, high) if seen else None
-
-
-def _absolute_only(targets: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [t for t in targets if not _shape(t)[1]]
-
-
-# --- the model the page is drawn from -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Column:
-    entry: HistoryEntry
-    rows: Mapping[str, Mapping[str, Any]]  # metric -> indicator result
-
-
-def _columns(stage: StageReport, limit: int) -> list[_Column]:
-    entries = list(stage.history[: max(limit, 0)])
-    if not entries and indicator_results(stage.data):
-        entries = [HistoryEntry("current", "", stage.image, stage.tag, stage.result, stage.score,
-                                stage.data)]
-    columns = []
-    for entry in reversed(entries):  # oldest -> newest
-        rows: dict[str, Mapping[str, Any]] = {}
-        for row in indicator_results(entry.data):
-            rows.setdefault(_metric(row), row)
-        columns.append(_Column(entry, rows))
-    return columns
-
-
-def _objective_order(stage: StageReport, columns: Sequence[_Column]) -> list[str]:
-    order: dict[str, None] = {}
-    for row in indicator_results(stage.data):
-        order.setdefault(_metric(row), None)
-    for column in reversed(columns):  # then objectives only older evaluations had, newest first
-        for metric in column.rows:
-            order.setdefault(metric, None)
-    return list(order)
-
-
 def _short_time(text: str) -> str:
     m = re.match(r"^\d{4}-(\d{2}-\d{2})[T ](\d{2}:\d{2})", text)
     return f"{m.group(1)} {m.group(2)}" if m else text
-
-
-# --- rendering ----------------------------------------------------------------------------------
 
 
 def verdict(stage: StageReport) -> str:
@@ -265,331 +240,397 @@ def verdict(stage: StageReport) -> str:
                            stage.pass_threshold, stage.warning_threshold, key_failed=key_failed)
 
 
-def _badge(status: str, text: str | None = None) -> str:
-    cls = _status(status)
-    return f'<span class="kq-badge kq-{cls}">{esc(text if text is not None else status or "none")}</span>'
+# --- bands: what the pass and warning criteria allow --------------------------------------------
 
 
-def _summary(stage: StageReport) -> str:
-    evaluation = stage.data.get("evaluation") if isinstance(stage.data, Mapping) else None
-    ev: Mapping[str, Any] = evaluation if isinstance(evaluation, Mapping) else {}
-    thresholds = f"pass ≥ {format_percent(stage.pass_threshold)}%"
-    if stage.warning_threshold is not None:
-        thresholds += f", warning ≥ {format_percent(stage.warning_threshold)}%"
-    if not indicator_results(stage.data) and not stage.result:
-        items = []  # a stage without evaluation: no score or thresholds to speak of
-    else:
-        items = [
-            ("Result", _badge(stage.result)),
-            ("Score", f'<span class="kq-score">{esc(format_percent(stage.score))}%</span>'),
-            ("Thresholds", esc(thresholds)),
-        ]
-    items += [
-        ("Build", f"<code>{esc(stage.image)}:{esc(stage.tag)}</code>"),
-        ("Service", f"{esc(stage.project)} / {esc(stage.service)}"),
-    ]
-    if ev.get("timeStart") or ev.get("timeEnd"):
-        items.append(("Window", f"{esc(ev.get('timeStart', ''))} – {esc(ev.get('timeEnd', ''))}"))
-    if stage.sequence_result:
-        items.append(("Sequence", esc(stage.sequence_result)))
-    message = stage.data.get("message") if isinstance(stage.data, Mapping) else None
-    if message:
-        items.append(("Message", esc(message)))
-    if stage.note:
-        items.append(("Note", esc(stage.note)))
-    cells = "".join(f"<div><dt>{label}</dt><dd>{value}</dd></div>" for label, value in items)
-    return f'<dl class="kq-summary">{cells}</dl>'
+Band = tuple[float, float]  # (low, high); +-inf for open ends
+SYMBOLS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "=": "=", "==": "="}
 
 
-def _basis(stage: StageReport, metric: str, row: Mapping[str, Any]) -> str:
-    live = IndicatorResult(sli=metric, display_name="", value=0.0, success=True, message="",
-                           score=0.0, status="", **live_fields(row.get("liveComparison")))
-    if judged_live(live):
-        return live_html(metric, live)  # judged against the live baseline, not the history
-    return live_html(metric, live) + _history_basis(stage, metric, row)
+def _band(targets: list[Mapping[str, Any]]) -> Band | None:
+    return _read_targets({"t": targets}, "t", "")[0]
 
 
-def _history_basis(stage: StageReport, metric: str, row: Mapping[str, Any]) -> str:
+def _absolute_only(targets: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [t for t in targets if not criterion_shape(str(t.get("criteria", "")))[1]]
+
+
+def _band_label(kind: str, band: Band) -> str:
+    """``pass ≤ 1``, ``pass ≥ 36``, ``pass 36 – 360``."""
+    low, high = band
+    if math.isfinite(low) and math.isfinite(high):
+        if low == high:
+            return f"{kind} = {format_number(low)}"
+        return f"{kind} {format_number(low)} – {format_number(high)}"
+    if math.isfinite(high):
+        return f"{kind} ≤ {format_number(high)}"
+    return f"{kind} ≥ {format_number(low)}"
+
+
+def _criteria_note(kind: str, targets: list[Mapping[str, Any]]) -> str:
+    """How the chart read the criteria of one kind, for the chart's title."""
+    parts = []
+    for t in targets:
+        criteria = str(t.get("criteria", ""))
+        if _no_basis(t):
+            parts.append(f"{criteria}: {wording.NO_BASIS}, no band")
+        elif criterion_shape(criteria)[1]:
+            parts.append(f"{criteria}: {format_number(t.get('targetValue'))} against the "
+                         "comparison value")
+        else:
+            parts.append(criteria)
+    return f"\n{kind}: " + "; ".join(parts) if parts else ""
+
+
+# --- the view model the templates draw ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One indicator result of one evaluation, read once for the heatmap and the chart."""
+
+    raw: Mapping[str, Any]
+    value: float | None
+    status: str
+    pass_band: Band | None
+    warning_band: Band | None
+    title: str  # value, targets, status and score, for the heatmap cell's title
+
+
+def _read_row(raw: Mapping[str, Any]) -> _Row:
+    pass_band, pass_words = _read_targets(raw, "passTargets", "pass")
+    warning_band, warning_words = _read_targets(raw, "warningTargets", "warning")
+    value = _value_map(raw)
+    message = f" ({value.get('message')})" if value.get("message") else ""
+    title = (f"value: {format_number(value.get('value'))}{message}{pass_words}{warning_words}"
+             f"\nstatus: {raw.get('status', '')}, score: {format_number(raw.get('score'))}")
+    return _Row(raw, _value(raw), _status(raw.get("status")), pass_band, warning_band, title)
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    entry: HistoryEntry
+    rows: Mapping[str, _Row]  # metric -> indicator result
+    errored: bool
+
+
+def _columns(stage: StageReport, limit: int) -> list[_Column]:
+    entries = list(stage.history[: max(limit, 0)])
+    if not entries and indicator_results(stage.data):
+        entries = [HistoryEntry("current", "", stage.image, stage.tag, stage.result, stage.score,
+                                stage.data)]
+    columns = []
+    for entry in reversed(entries):  # oldest -> newest
+        rows: dict[str, _Row] = {}
+        for row in indicator_results(entry.data):
+            metric = _metric(row)
+            if metric not in rows:
+                rows[metric] = _read_row(row)
+        columns.append(_Column(entry, rows, entry.result == "errored"))
+    return columns
+
+
+def _objective_order(stage: StageReport, columns: Sequence[_Column]) -> list[str]:
+    order: dict[str, None] = {}
+    for row in indicator_results(stage.data):
+        order.setdefault(_metric(row), None)
+    for column in reversed(columns):  # then objectives only older evaluations had, newest first
+        for metric in column.rows:
+            order.setdefault(metric, None)
+    return list(order)
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """An objective's chart over the evaluations, in SVG coordinates (numbers as text)."""
+
+    width: int
+    height: int
+    title: str
+    plot_left: int
+    plot_right: int
+    top: int
+    bottom: int
+    axis_max: str  # the y axis' labels
+    axis_min: str
+    bands: Sequence[tuple[str, str, str, str, str]]  # (class, x, y, width, height)
+    band_labels: Sequence[tuple[str, str, str]]  # (class, y, text)
+    lines: Sequence[str]  # polyline points
+    dots: Sequence[tuple[str, str, str]]  # (status, cx, cy)
+    current: tuple[str, str, str, str] | None  # (status, cx, cy, value text)
+    current_y: str  # where the current value's label sits
+
+
+def _nice_range(low: float, high: float) -> tuple[float, float]:
+    """An axis from ``low`` to ``high`` widened to round numbers (0, 0.5, 200 ...)."""
+    if high - low < 1e-12:
+        pad = abs(high) * 0.1 or 1.0
+        low, high = low - pad, high + pad
+    step = 10 ** math.floor(math.log10(high - low))
+    if (high - low) / step < 3:
+        step /= 2
+    nice_low, nice_high = math.floor(low / step) * step, math.ceil(high / step) * step
+    if low >= 0 > nice_low:
+        nice_low = 0.0
+    return float(f"{nice_low:.6g}"), float(f"{nice_high:.6g}")
+
+
+CHART_WIDTH, CHART_HEIGHT = 246, 54
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 38, 196, 5, 49
+
+
+def chart(metric: str, columns: Sequence[_Column], current: Mapping[str, Any] | None) -> Chart | None:
+    """The objective's value over the evaluations with its pass (green) and warning (yellow)
+    bands, the y axis' min and max, the current value and the thresholds as labels. Absolute
+    criteria give one band; relative ones each evaluation's own target (resolved against that
+    evaluation's comparison value), none when it had nothing to compare with."""
+    n = len(columns)
+    if n == 0:
+        return None
+    rows = [c.rows.get(metric) for c in columns]
+    values = [r.value if r is not None else None for r in rows]
+    pass_now, warn_now = _targets(current, "passTargets"), _targets(current, "warningTargets")
+    absolute_pass, absolute_warn = _band(_absolute_only(pass_now)), _band(_absolute_only(warn_now))
+    bands: list[tuple[Band | None, Band | None]] = [
+        (absolute_pass, absolute_warn) if row is None else
+        (row.pass_band or absolute_pass, row.warning_band or absolute_warn) for row in rows]
+    finite = [v for v in values if v is not None]
+    for distinct in {b for pair in bands for b in pair if b is not None}:
+        finite += [x for x in distinct if -math.inf < x < math.inf]
+    if not finite:
+        return None
+    low, high = _nice_range(min(finite), max(finite))
+    top, bottom = PLOT_TOP, PLOT_BOTTOM
+    scale = (bottom - top) / (high - low)
+    step = (PLOT_RIGHT - PLOT_LEFT) / n
+    y = [bottom - (min(max(v, low), high) - low) * scale if v is not None else 0.0
+         for v in values]
+    xs = [f"{PLOT_LEFT + step * i + step / 2:.1f}" for i in range(n)]
+
+    def edge(v: float, open_end: float) -> float:
+        return bottom - (min(max(v if -math.inf < v < math.inf else open_end, low), high)
+                         - low) * scale
+
+    rects: list[tuple[str, str, str, str, str]] = []
+    for kind, which in (("kq-band-warning", 1), ("kq-band-pass", 0)):
+        start = 0
+        for i in range(1, n + 1):  # consecutive evaluations with the same band: one rectangle
+            if i < n and bands[i][which] == bands[start][which]:
+                continue
+            band = bands[start][which]
+            if band is not None:
+                upper, lower = edge(band[1], high), edge(band[0], low)
+                rects.append((kind, f"{PLOT_LEFT + step * start:.1f}", f"{upper:.1f}",
+                              f"{step * (i - start):.1f}", f"{max(lower - upper, 0.75):.1f}"))
+            start = i
+    labels: list[tuple[str, str, str]] = []
+    taken: list[float] = []
+    for kind, band in (("pass", bands[-1][0]), ("warning", bands[-1][1])):
+        if band is None:
+            continue
+        upper_bound = math.isfinite(band[1])
+        # inside the band, next to the threshold it names; clear of the other label
+        at = edge(band[1], high) + 8.0 if upper_bound else edge(band[0], low) - 2.0
+        at = min(max(at, top + 7.0), float(bottom))
+        while any(abs(at - t) < 8 for t in taken):
+            at = at + 8 if at + 8 <= bottom else at - 16
+        taken.append(at)
+        labels.append((f"kq-band-label kq-band-label-{kind}", f"{at:.1f}", _band_label(kind, band)))
+    lines: list[str] = []
+    segment: list[str] = []
+    dots = []
+    for i, v in enumerate(values):
+        if v is None:
+            if len(segment) > 1:
+                lines.append(" ".join(segment))
+            segment = []
+            continue
+        cy = f"{y[i]:.1f}"
+        segment.append(f"{xs[i]},{cy}")
+        row = rows[i]
+        dots.append((row.status if row is not None else "none", xs[i], cy))
+    if len(segment) > 1:
+        lines.append(" ".join(segment))
+    now, last = values[-1], rows[-1]
+    current_dot = None
+    label_y = top + 6.0
+    if now is not None:
+        current_dot = (last.status if last is not None else "none", xs[-1], f"{y[-1]:.1f}",
+                       format_number(now))
+        label_y = min(max(y[-1] + 3.5, top + 6.0), bottom + 2.0)
+    summary = ", ".join(
+        f"{c.entry.tag or c.entry.id}: {format_number(v)}" for c, v in zip(columns, values, strict=True))
+    title = (f"{metric}: {summary}" + _criteria_note("pass", pass_now)
+             + _criteria_note("warning", warn_now))
+    return Chart(width=CHART_WIDTH, height=CHART_HEIGHT, title=title, plot_left=PLOT_LEFT,
+                 plot_right=PLOT_RIGHT, top=top, bottom=bottom, axis_max=format_number(high),
+                 axis_min=format_number(low), bands=rects, band_labels=labels, lines=lines,
+                 dots=dots, current=current_dot, current_y=f"{label_y:.1f}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    criteria: str
+    target: str
+    violated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Objective:
+    status: str
+    name: str
+    metric: str  # shown under the name when it differs
+    key: bool
+    value: str
+    message: str | None
+    pass_targets: Sequence[_Target]
+    warning_targets: Sequence[_Target]
+    score: str
+    chart: Chart | None
+    query: str
+    live_lines: Sequence[str]
+    box_plots: BoxPlots | None
+    basis: str  # the history basis; "" when judged live only
+    basis_muted: bool
+
+
+def _target_list(row: Mapping[str, Any], key: str) -> list[_Target]:
+    return [_Target(str(t.get("criteria", "")), _target(t), bool(t.get("violated")))
+            for t in _targets(row, key)]
+
+
+def _history_basis(stage: StageReport, metric: str, row: Mapping[str, Any]) -> tuple[str, bool]:
     if metric in stage.basis:
-        return esc(stage.basis[metric])
+        return stage.basis[metric], False
     targets = _targets(row, "passTargets") + _targets(row, "warningTargets")
-    if any(_shape(t)[1] for t in targets):
+    if any(criterion_shape(str(t.get("criteria", "")))[1] for t in targets):
         evaluation = stage.data.get("evaluation", {})
         compared = evaluation.get("comparedEvents") if isinstance(evaluation, Mapping) else None
         n = len(compared) if isinstance(compared, list) else 0
-        return esc(f"{n} previous evaluation{'s' if n != 1 else ''}")
-    return '<span class="kq-muted">absolute</span>'
+        return f"{n} previous evaluation{'s' if n != 1 else ''}", False
+    return "absolute", True
 
 
-def _objectives_table(stage: StageReport, columns: Sequence[_Column]) -> str:
-    rows = indicator_results(stage.data)
-    if not rows:
-        return '<p class="kq-muted">No objectives were evaluated in this stage.</p>'
-    body = []
-    for row in rows:
+def _objectives(stage: StageReport, columns: Sequence[_Column]) -> list[_Objective]:
+    out = []
+    for row in indicator_results(stage.data):
         metric = _metric(row)
-        value = row.get("value")
-        value_map: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
-        status = _status(row.get("status"))
-        value_html = esc(format_number(value_map.get("value")))
-        if value_map.get("success") is False or value_map.get("message"):
-            value_html += f'<div class="kq-message">{esc(value_map.get("message", "no value"))}</div>'
+        value = _value_map(row)
+        message = None
+        if value.get("success") is False or value.get("message"):
+            message = str(value.get("message", "no value"))
+        live = IndicatorResult(sli=metric, display_name="", value=0.0, success=True, message="",
+                               score=0.0, status="", **live_fields(row.get("liveComparison")))
+        basis, muted = ("", False) if judged_live(live) else _history_basis(stage, metric, row)
         name = _display(row, metric)
-        name_html = f"<strong>{esc(name)}</strong>"
-        if name != metric:
-            name_html += f'<div class="kq-muted">{esc(metric)}</div>'
-        if row.get("keySli"):
-            name_html += ' <span class="kq-key" title="key SLI">key</span>'
-        query = stage.queries.get(metric)
-        query_html = f'<code class="kq-query">{esc(query)}</code>' if query else (
-            '<span class="kq-muted">–</span>'
-        )
-        body.append(
-            f'<tr class="kq-row kq-{status}">'
-            f'<td class="kq-name" rowspan="2">{name_html}</td>'
-            f'<td class="kq-num">{value_html}</td>'
-            f"<td>{_targets_html(_targets(row, 'passTargets'), 'none (informational)')}</td>"
-            f"<td>{_targets_html(_targets(row, 'warningTargets'), 'none')}</td>"
-            f"<td>{_badge(status)}</td>"
-            f'<td class="kq-num">{esc(format_number(row.get("score")))}</td>'
-            f'<td class="kq-spark">{sparkline(metric, columns, row)}</td>'
-            "</tr>"
-            # the query and the comparison basis fold into a second line under the objective,
-            # so the table fits a 1400 px window however long the PromQL is
-            f'<tr class="kq-detail kq-{status}"><td colspan="6">'
-            f'<span class="kq-detail-part"><span class="kq-detail-label">query</span>{query_html}</span>'
-            f'<span class="kq-detail-part"><span class="kq-detail-label">compared with</span>'
-            f"{_basis(stage, metric, row)}</span></td></tr>"
-        )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("Objective", "Value", "Pass criteria → target", "Warning criteria → target",
-                  "Status", "Score", "Over evaluations")
-    )
-    return (
-        '<div class="kq-scroll"><table class="kq-objectives">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-    )
+        out.append(_Objective(
+            status=_status(row.get("status")), name=name, metric=metric if name != metric else "",
+            key=bool(row.get("keySli")), value=format_number(value.get("value")), message=message,
+            pass_targets=_target_list(row, "passTargets"),
+            warning_targets=_target_list(row, "warningTargets"),
+            score=format_number(row.get("score")), chart=chart(metric, columns, row),
+            query=stage.queries.get(metric, ""), live_lines=live_lines(live),
+            box_plots=box_plot_data(metric, live), basis=basis, basis_muted=muted,
+        ))
+    return out
 
 
-def _cell_title(metric: str, column: _Column, row: Mapping[str, Any] | None) -> str:
-    entry = column.entry
-    where = f"{metric} @ {entry.tag or entry.id} {entry.time}".rstrip()
-    if entry.result == "errored":
-        return f"{where}\nerrored: {entry.data.get('message') or 'nothing measured'}"
-    if row is None:
-        return f"{where}\nno result"
-    value = row.get("value")
-    value_map: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
-    text = f"{where}\nvalue: {format_number(value_map.get('value'))}"
-    if value_map.get("message"):
-        text += f" ({value_map.get('message')})"
-    text += _targets_title("pass", _targets(row, "passTargets"))
-    text += _targets_title("warning", _targets(row, "warningTargets"))
-    text += f"\nstatus: {row.get('status', '')}, score: {format_number(row.get('score'))}"
-    return text
+@dataclass(frozen=True, slots=True)
+class _Heatmap:
+    headers: Sequence[tuple[str, str, str]]  # (class, title, label)
+    scores: Sequence[tuple[str, str, str]]  # (class, title, text)
+    rows: Sequence[tuple[str, str, Sequence[tuple[str, str]]]]  # (metric, name, (class, title))
 
 
-def _heatmap(stage: StageReport, columns: Sequence[_Column], metrics: Sequence[str]) -> str:
+def _cell_title(where: str, column: _Column, row: _Row | None) -> str:
+    if column.errored:
+        return f"{where}\nerrored: {column.entry.data.get('message') or 'nothing measured'}"
+    return f"{where}\n{row.title}" if row is not None else f"{where}\nno result"
+
+
+def _heatmap(columns: Sequence[_Column], metrics: Sequence[str]) -> _Heatmap | None:
     if not columns:
-        return ""
+        return None
     last = len(columns) - 1
-    head = ['<th class="kq-corner" scope="col">objective \\ evaluation</th>']
+    current = [" kq-current" if i == last else "" for i in range(len(columns))]
+    headers, scores = [], []
     for i, column in enumerate(columns):
-        entry = column.entry
-        label = f"{entry.tag or entry.id} · {_short_time(entry.time)}".strip(" ·")
-        title = f"{entry.image}:{entry.tag}\n{entry.time}\n{entry.id}\nresult: {entry.result}"
-        cls = ' class="kq-current"' if i == last else ""
-        head.append(f'<th scope="col"{cls} title="{esc(title)}"><span>{esc(label)}</span></th>')
-    score_cells = []
-    for i, column in enumerate(columns):
-        entry = column.entry
-        title = (f"score @ {entry.tag or entry.id} {entry.time}\n"
-                 f"score: {format_percent(entry.score)}%, result: {entry.result}")
-        current = " kq-current" if i == last else ""
-        score_cells.append(
-            f'<td class="kq-cell kq-{_status(entry.result)}{current}" title="{esc(title)}">'
-            f"{esc(format_percent(round(entry.score)))}</td>"
-        )
-    rows = [f'<tr class="kq-score-row"><th scope="row">score</th>{"".join(score_cells)}</tr>']
+        e = column.entry
+        headers.append((current[i].strip(), f"{e.image}:{e.tag}\n{e.time}\n{e.id}\nresult: {e.result}",
+                        f"{e.tag or e.id} · {_short_time(e.time)}".strip(" ·")))
+        scores.append((f"kq-cell kq-{_status(e.result)}{current[i]}",
+                       f"score @ {e.tag or e.id} {e.time}\nscore: {format_percent(e.score)}%, "
+                       f"result: {e.result}", format_percent(round(e.score))))
+    places = [f"{c.entry.tag or c.entry.id} {c.entry.time}".rstrip() for c in columns]
     newest = columns[-1].rows
+    rows = []
     for metric in metrics:
         cells = []
         for i, column in enumerate(columns):
             row = column.rows.get(metric)
-            status = _status(row.get("status")) if row is not None else "none"
-            if column.entry.result == "errored":  # measured nothing: grey and hatched
-                status = "errored"
-            current = " kq-current" if i == last else ""
-            cells.append(
-                f'<td class="kq-cell kq-{status}{current}" '
-                f'title="{esc(_cell_title(metric, column, row))}"></td>'
-            )
-        name = _display(newest.get(metric), metric)
-        rows.append(f'<tr><th scope="row" title="{esc(metric)}">{esc(name)}</th>{"".join(cells)}</tr>')
-    return (
-        f'<div class="kq-heatmap-scroll"><table class="kq-heatmap" '
-        f'aria-label="{esc(stage.stage)} evaluations heatmap">'
-        f'<thead><tr>{"".join(head)}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
-    )
+            # an errored evaluation measured nothing: grey and hatched
+            status = "errored" if column.errored else (row.status if row is not None else "none")
+            cells.append((f"kq-cell kq-{status}{current[i]}",
+                           _cell_title(f"{metric} @ {places[i]}", column, row)))
+        shown = newest.get(metric)
+        rows.append((metric, _display(shown.raw if shown else None, metric), cells))
+    return _Heatmap(headers, scores, rows)
 
 
-def sparkline(
-    metric: str, columns: Sequence[_Column], current: Mapping[str, Any] | None = None,
-    width: int = 160, height: int = 40,
-) -> str:
-    """Inline SVG of the metric's value over the evaluations, with pass (green) and warning
-    (yellow) bands: absolute criteria give a constant band, relative ones each evaluation's
-    own targetValue."""
-    n = len(columns)
-    if n == 0:
-        return ""
-    values = [_value(c.rows[metric]) if metric in c.rows else None for c in columns]
-    absolute_pass = _band(_absolute_only(_targets(current, "passTargets")))
-    absolute_warn = _band(_absolute_only(_targets(current, "warningTargets")))
-    bands: list[tuple[Band | None, Band | None]] = []
-    for column in columns:
-        row = column.rows.get(metric)
-        if row is None:
-            bands.append((absolute_pass, absolute_warn))
-            continue
-        bands.append((_band(_targets(row, "passTargets")) or absolute_pass,
-                      _band(_targets(row, "warningTargets")) or absolute_warn))
-    finite = [v for v in values if v is not None]
-    for pair in bands:
-        for band in pair:
-            if band:
-                finite += [x for x in band if math.isfinite(x)]
-    if not finite:
-        return '<span class="kq-muted">no values</span>'
-    low, high = min(finite), max(finite)
-    if high - low < 1e-12:
-        pad = abs(high) * 0.1 or 1.0
-        low, high = low - pad, high + pad
-    else:
-        pad = (high - low) * 0.08
-        low, high = low - pad, high + pad
-    step = width / n
-
-    def y(v: float) -> float:
-        v = min(max(v, low), high)
-        return height - (v - low) / (high - low) * height
-
-    def x(i: int) -> float:
-        return step * i + step / 2
-
-    parts = []
-    for i, (pass_band, warn_band) in enumerate(bands):
-        for band, cls in ((warn_band, "kq-band-warning"), (pass_band, "kq-band-pass")):
-            if band is None:
-                continue
-            top, bottom = y(band[1] if math.isfinite(band[1]) else high), y(
-                band[0] if math.isfinite(band[0]) else low
-            )
-            parts.append(
-                f'<rect class="{cls}" x="{step * i:.2f}" y="{top:.2f}" width="{step:.2f}" '
-                f'height="{max(bottom - top, 0.75):.2f}"/>'
-            )
-    segment: list[str] = []
-    lines = []
-    for i, v in enumerate(values):
-        if v is None:
-            if segment:
-                lines.append(segment)
-            segment = []
-            continue
-        segment.append(f"{x(i):.2f},{y(v):.2f}")
-    if segment:
-        lines.append(segment)
-    for points in lines:
-        if len(points) > 1:
-            parts.append(f'<polyline class="kq-line" points="{" ".join(points)}"/>')
-    for i, v in enumerate(values):
-        if v is not None:
-            row = columns[i].rows.get(metric)
-            status = _status(row.get("status")) if row else "none"
-            parts.append(f'<circle class="kq-dot kq-{status}" cx="{x(i):.2f}" cy="{y(v):.2f}" r="2"/>')
-    summary = ", ".join(
-        f"{c.entry.tag or c.entry.id}: {format_number(v)}" for c, v in zip(columns, values, strict=True)
-    )
-    return (
-        f'<svg class="kq-sparkline" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" xmlns="http://www.w3.org/2000/svg">'
-        f"<title>{esc(metric)}: {esc(summary)}</title>{''.join(parts)}</svg>"
-    )
-
-
-def _legend() -> str:
-    items = "".join(
-        f'<span class="kq-legend-item"><span class="kq-swatch kq-{s}"></span>{s}</span>'
-        for s in (*STATUSES, "none")
-    )
-    return f'<div class="kq-legend">{items}</div>'
-
-
-def _load(stage: StageReport) -> str:
-    """Locust's per-endpoint table of the load, and the link to Locust's own report."""
-    rows = endpoint_rows(stage.endpoints)
-    link = (f'<p><a class="kq-locust-report" href="{esc(stage.locust_report)}">Locust\'s own '
-            "report of this load</a></p>" if stage.locust_report else "")
-    if not rows:
-        return f"<h4>Load</h4>{link}" if link else ""
-    head = "".join(f"<th>{esc(h)}</th>" for h in HEADER)
-    num = ' class="kq-num"'
-    body = "".join(
-        "<tr>" + "".join(f"<td{num if i else ''}>{esc(c)}</td>" for i, c in enumerate(row))
-        + "</tr>" for row in rows)
-    return (f'<h4>Load</h4><div class="kq-scroll"><table class="kq-objectives kq-endpoints">'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{link}")
+@dataclass(frozen=True, slots=True)
+class _StageView:
+    stage: StageReport
+    status: str
+    verdict: str
+    evaluated: bool
+    score: str
+    thresholds: str
+    window: tuple[str, str] | None
+    message: str
+    tasks: Sequence[tuple[str, str, str, str, str]]  # (class, name, result, duration, message)
+    heatmap: _Heatmap | None
+    heading: str
+    objectives: Sequence[_Objective]
+    endpoint_header: Sequence[str]
+    endpoints: Sequence[tuple[str, ...]]
 
 
 TASK_CLASSES = {"pass": "pass", "warning": "warning", "fail": "fail", "skipped": "none"}
 
 
-def _tasks(stage: StageReport) -> str:
-    """The sequence's tasks as a strip, like the Bridge's sequence view: status and duration."""
-    if not stage.tasks:
-        return ""
-    items = "".join(
-        f'<li class="kq-task kq-{TASK_CLASSES.get(result, "none")}" title="{esc(message)}">'
-        f'<span class="kq-task-name">{esc(name)}</span> '
-        f'<span class="kq-task-result">{esc(result)}</span> '
-        f'<span class="kq-task-time">{seconds:.1f} s</span></li>'
-        for name, result, seconds, message in stage.tasks)
-    return f'<ol class="kq-tasks" aria-label="{esc(stage.stage)} tasks">{items}</ol>'
-
-
-def render_stage(stage: StageReport, max_evaluations: int = 30) -> str:
+def _stage_view(stage: StageReport, max_evaluations: int) -> _StageView:
     limit = history_limit(len(indicator_results(stage.data)), max_evaluations)
     columns = _columns(stage, limit)
     metrics = _objective_order(stage, columns)
-    heatmap = _heatmap(stage, columns, metrics)
-    parts = [
-        f'<section class="kq-stage kq-stage-{_status(stage.result)}" '
-        f'data-stage="{esc(stage.stage)}">',
-        f"<h3>Stage {esc(stage.stage)} {_badge(stage.result) if stage.result else ''}</h3>",
-        f'<p class="kq-verdict">{esc(verdict(stage))}</p>',
-        _summary(stage),
-        _tasks(stage),
-    ]
-    if heatmap:  # first, as in the Bridge: the overview before the details
-        capped = "" if limit >= max_evaluations or len(stage.history) < limit else (
-            f"; {len(metrics):,} objectives: the view holds at most {HISTORY_CELLS:,} values")
-        parts += [
-            f"<h4>Recent evaluations ({len(columns)}, oldest → newest{esc(capped)})</h4>",
-            _legend(),
-            heatmap,
-        ]
-    parts += ["<h4>Objectives</h4>", _objectives_table(stage, columns), _load(stage), "</section>"]
-    return "".join(parts)
-
-
-def render_html(stages: Sequence[StageReport], max_evaluations: int = 30) -> str:
-    """The quality report for ``stages`` as one self-contained HTML fragment."""
-    body = "".join(render_stage(s, max_evaluations) for s in stages)
-    if not stages:
-        body = '<p class="kq-muted">No stage was run.</p>'
-    return (
-        f'<div class="keptn-report" id="keptn-quality-gate"><style>{CSS}</style>'
-        f"<h2>Keptn quality gate</h2>{body}</div>"
+    evaluation = stage.data.get("evaluation") if isinstance(stage.data, Mapping) else None
+    ev: Mapping[str, Any] = evaluation if isinstance(evaluation, Mapping) else {}
+    thresholds = f"pass ≥ {format_percent(stage.pass_threshold)}%"
+    if stage.warning_threshold is not None:
+        thresholds += f", warning ≥ {format_percent(stage.warning_threshold)}%"
+    window = (str(ev.get("timeStart", "")), str(ev.get("timeEnd", ""))) if (
+        ev.get("timeStart") or ev.get("timeEnd")) else None
+    message = stage.data.get("message") if isinstance(stage.data, Mapping) else None
+    capped = "" if limit >= max_evaluations or len(stage.history) < limit else (
+        f"; {len(metrics):,} objectives: the view holds at most {HISTORY_CELLS:,} values")
+    return _StageView(
+        stage=stage, status=_status(stage.result), verdict=verdict(stage),
+        evaluated=bool(indicator_results(stage.data) or stage.result),
+        score=format_percent(stage.score), thresholds=thresholds, window=window,
+        message=str(message or ""),
+        tasks=[(TASK_CLASSES.get(result, "none"), name, result, f"{seconds:.1f} s", said)
+               for name, result, seconds, said in stage.tasks],
+        heatmap=_heatmap(columns, metrics),
+        heading=f"Recent evaluations ({len(columns)}, oldest → newest{capped})",
+        objectives=_objectives(stage, columns), endpoint_header=HEADER,
+        endpoints=endpoint_rows(stage.endpoints),
     )
+
+
+def render_html(stages: Sequence[StageReport], max_evaluations: int = 30,
+                environment: RunEnvironment | None = None) -> str:
+    """The quality report for ``stages`` (and what runs where after the run) as one
+    self-contained HTML fragment."""
+    from pytest_keptn.report.templating import render
+
+    return render("report.html", stages=[_stage_view(s, max_evaluations) for s in stages],
+                  environment=environment, statuses=(*STATUSES, "none"))

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 def format_number(value: object) -> str:
     """Compact, stable number text: 1, 0.005235, 1.234e+06; ``–`` for none, others as given."""
+    if type(value) is float and math.isfinite(value):  # the common case first (a report: ~10,000)
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.4g}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "–" if value is None else str(value)
     if isinstance(value, float) and not math.isfinite(value):

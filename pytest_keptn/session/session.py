@@ -249,6 +249,10 @@ class KeptnSession:
         embedded = self.embedded()
         return embedded if embedded is not None else TargetRegistry()
 
+    def running_prometheus(self) -> EmbeddedPrometheus | None:
+        """The embedded Prometheus this session uses, if one runs (never starts one)."""
+        return self._prometheus
+
     def prometheus_url(self) -> str | None:
         if self.settings.prometheus_url:
             return self.settings.prometheus_url

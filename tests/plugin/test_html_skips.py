@@ -24,3 +24,7 @@ def test_a_skipped_row_shows_its_reason(project: Project) -> None:
         log = html.unescape("".join(run["log"]))
         assert log.startswith("Skipped: production"), log
         assert "('" not in log and "pytest_keptn" not in log, log
+    # after the stages, what runs where (as `pytest-keptn status` says it)
+    where = page[page.index('<section class="kq-environment"'):]
+    assert "What runs where" in where and "history.sqlite</code>" in where
+    assert "deployed by a pytest_keptn_deploy plugin of your own" in where
