@@ -106,6 +106,11 @@ def stage_reports(keptn: KeptnSession, states: list[SequenceState], *,
     reports = []
     for state in states:
         tasks = tuple((t.name, t.result, t.seconds, t.message) for t in state.tasks)
+        if not tasks and state.status == "not-triggered":  # the sequence's tasks, none run
+            planned = next((q for q in keptn.plans[state.stage].stage.sequences
+                            if q.name == state.sequence), None)
+            tasks = tuple((t.name, "not run", 0.0, state.message)
+                          for t in (planned.tasks if planned else ()))
         if state.evaluation is None:
             if every_stage and state.status != "pending":
                 reports.append(StageReport(

@@ -24,6 +24,12 @@ def test_a_skipped_row_shows_its_reason(project: Project) -> None:
         log = html.unescape("".join(run["log"]))
         assert log.startswith("Skipped: production"), log
         assert "('" not in log and "pytest_keptn" not in log, log
+    # a stage that did not run: the strip of its sequence's tasks, none run, and why
+    production = page[page.index('data-stage="production"'):page.index('<section class="kq-environment"')]
+    strip = re.findall(r'<li class="kq-task kq-none" title="not triggered: [^"]*">'
+                       r'<span class="kq-task-name">(\w+)</span> '
+                       r'<span class="kq-task-result">not run</span></li>', production)
+    assert strip == ["deployment", "release"], production
     # after the stages, what runs where (as `pytest-keptn status` says it)
     where = page[page.index('<section class="kq-environment"'):]
     assert "What runs where" in where and "history.sqlite</code>" in where

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -174,14 +175,25 @@ def test_sparkline_bands_follow_absolute_and_relative_targets() -> None:
     out = render_html([stage])
     rt, throughput, goroutines, hostile = sparklines(out)
     # absolute "<=1" and "<=0.5": the same band in every evaluation, drawn once across the plot
-    assert re.findall(r'class="kq-band-pass" x="38.0" y="[^"]+" width="158.0"', rt)
-    assert rt.count("kq-band-pass\"") == rt.count("kq-band-warning\"") == 1
+    assert re.findall(r'<path class="kq-band-pass" d="M38.0,[0-9.]+h158.0v[0-9.]+h-158.0z"/>', rt)
+    assert len(bands(rt, "pass")) == len(bands(rt, "warning")) == 1
     # relative "<=+100%" / ">=-80%": each evaluation's own targets, so the band moves
-    assert len(set(re.findall(r'class="kq-band-pass" x="[^"]+" y="([^"]+)"', throughput))) > 1
-    assert "kq-band-warning" not in throughput
+    assert len(set(bands(throughput, "pass"))) == 9 and bands(throughput, "warning") == []
     assert "kq-band" not in hostile  # informational: nothing to draw
-    assert goroutines.count('<circle class="kq-dot') == 9
+    # a dot per evaluation, coloured by its status
+    assert dots(goroutines) == {"pass": 8, "fail": 1}
     assert "&lt;script&gt;" in hostile
+
+
+def bands(svg: str, kind: str) -> list[str]:
+    """The upper edges of the chart's bands of ``kind``, one per rectangle."""
+    paths = re.findall(rf'<path class="kq-band-{kind}" d="([^"]+)"', svg)
+    return re.findall(r"M[0-9.]+,([0-9.]+)", "".join(paths))
+
+
+def dots(svg: str) -> dict[str, int]:
+    return {status: path.count("h0") for status, path in
+            re.findall(r'<path class="kq-dot kq-(\w+)" d="([^"]+)"', svg)}
 
 
 def texts(svg: str, cls: str) -> list[str]:
@@ -232,11 +244,15 @@ def test_error_event_without_results() -> None:
 
 def test_50_slis_by_30_evaluations_renders_fast_and_sane() -> None:
     stage = big_stage(slis=50, evaluations=30)
-    render_html([stage])  # warm up
-    started = time.perf_counter()
-    out = render_html([stage])
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, elapsed
+    render_html([stage])  # warm up (imports, templates compiled once)
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        out = render_html([stage])
+        times.append(time.perf_counter() - started)
+    # ~25 ms on an idle 2-core machine (benchmarks/bench_report.py, docs/benchmarks.md); the
+    # bound only catches a regression by an order of magnitude, never a busy neighbour
+    assert statistics.median(times) < 1.0, times
     dom = Dom(out)
     heatmap_rows = [a for t, a in dom.elements if t == "tr"]
     assert len(dom.with_class("kq-cell")) == 51 * 30
@@ -338,7 +354,9 @@ LAYOUT_PROBE = """<script>
     });
     return {min: texts(svg, ".kq-axis-min"), max: texts(svg, ".kq-axis-max"),
             now: texts(svg, ".kq-now"), bands: texts(svg, ".kq-band-label"),
-            rects: svg.querySelectorAll("rect[class^=kq-band]").length, labelsInside: inside};
+            rects: Array.prototype.reduce.call(svg.querySelectorAll("path[class^=kq-band]"),
+              function (n, p) { return n + p.getAttribute("d").split("M").length - 1; }, 0),
+            labelsInside: inside};
   });
   var env = document.querySelector(".kq-environment");
   out.environment = env ? {heading: env.querySelector("h3").textContent,
