@@ -96,6 +96,8 @@ def tutorial_stages() -> list[StageReport]:
         image="gabrieltanner/hello-server", tag="v0.1.1", result="", score=0,
         pass_threshold=90, warning_threshold=75, data={}, history=[],
         sequence_result="not triggered (hardening failed)",
+        tasks=tuple((task, "not run", 0.0, "not triggered: hardening.delivery finished with fail")
+                    for task in ("deployment", "release")),
     )
     return [hardening, production]
 

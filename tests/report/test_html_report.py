@@ -358,6 +358,9 @@ LAYOUT_PROBE = """<script>
               function (n, p) { return n + p.getAttribute("d").split("M").length - 1; }, 0),
             labelsInside: inside};
   });
+  out.strips = Array.prototype.map.call(document.querySelectorAll(".kq-tasks"), function (ol) {
+    return Array.prototype.map.call(ol.querySelectorAll("li"), function (li) {
+      return li.textContent.replace(/\\s+/g, " ").trim(); }); });
   var env = document.querySelector(".kq-environment");
   out.environment = env ? {heading: env.querySelector("h3").textContent,
     rows: env.querySelectorAll("tbody tr").length, facts: texts(env, "dt")} : null;
@@ -425,6 +428,10 @@ def test_report_in_pytest_html_in_headless_chromium(pytester: pytest.Pytester, t
         assert goroutines["bands"] == ["pass ≤ 100"] and goroutines["now"] == ["158"]
         assert hostile["bands"] == [] and hostile["rects"] == 0
         assert all(c["labelsInside"] for c in seen["charts"]), seen["charts"]
+        # every stage as a strip of its tasks, also the one that was not triggered
+        assert seen["strips"] == [["deployment pass 3.2 s", "test pass 12.4 s",
+                                   "evaluation fail 1.1 s", "rollback pass 0.4 s"],
+                                  ["deployment not run", "release not run"]], seen["strips"]
         # after the stages, what runs where
         assert seen["environment"] == {
             "heading": "What runs where", "rows": 2,
