@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -109,11 +110,12 @@ def tls_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
              f"--web.listen-address=127.0.0.1:{port}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"https://127.0.0.1:{port}"
+    trusted = ssl.create_default_context(cafile=str(cert))
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(url + "/-/ready", verify=str(cert), timeout=2).status_code == 200:
+                if httpx.get(url + "/-/ready", verify=trusted, timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
