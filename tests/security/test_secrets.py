@@ -196,7 +196,7 @@ class _AuthStub:
                     answer: Any = {"status": "error", "errorType": "unauthorized",
                                    "error": f"bad credentials {auth} {decoded} {auth!r}"}
                     extra["WWW-Authenticate"] = f'Bearer realm="{auth}"'
-                elif query.startswith("max by (job)"):
+                elif "timestamp(up{" in query:  # the freshness wait: nothing scraped
                     answer = {"status": "success", "data": {"resultType": "vector", "result": []}}
                 else:
                     answer = {"status": "success", "data": {"resultType": "vector", "result": [
