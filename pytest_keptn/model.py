@@ -161,6 +161,14 @@ class TargetRegistry:
         None (the default): pick any port and register it."""
         return None
 
+    def hide_unserved(self) -> str:
+        """Called before the SLI queries: make invisible to them the samples Prometheus took
+        of a target while it did not serve that job (it applies a file_sd change only on its
+        5 s discovery tick, so a released canary is still scraped as the canary for up to 5 s,
+        and an empty target slot is scraped with ``up`` 0). A note when that failed (the
+        queries may then read those samples), else ''. The default hides nothing."""
+        return ""
+
     def wait_scraped(self, addresses: Sequence[str], timeout: float) -> None:
         """Wait (at most ``timeout`` seconds) until the targets at ``addresses`` (``host:port``)
         are scraped up; the load window starts then. The default waits for every registered

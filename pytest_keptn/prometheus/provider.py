@@ -146,6 +146,11 @@ class PrometheusSLIProvider:
                 except ProviderError as exc:
                     stale = str(exc)
             waited = time.monotonic() - began
+            # what Prometheus scraped of targets that did not serve their job (an empty slot,
+            # a released canary until its discovery tick) is not this window's data
+            hidden = ctx.targets.hide_unserved()
+            if hidden:
+                stale = f"{stale}; {hidden}" if stale else hidden
             fetched = client.query_many(queries, window.end, compat=compat)
             if compat != COMPAT_087:
                 fetched.update(_explain_empty_ratios(client, fetched, window))

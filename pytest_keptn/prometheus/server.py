@@ -203,6 +203,8 @@ class EmbeddedPrometheus(TargetRegistry):
                     f"--storage.tsdb.path={self.folder / 'data'}",
                     f"--web.listen-address=127.0.0.1:{self.port}",
                     "--web.enable-lifecycle",
+                    # hide_unserved deletes the samples of targets that did not serve their job
+                    "--web.enable-admin-api",
                     "--storage.tsdb.retention.time=1d",
                     "--log.level=info",
                 ],
@@ -335,7 +337,7 @@ class EmbeddedPrometheus(TargetRegistry):
 
     # -- keeping it for the next session (--keptn-prometheus-keep) --------------------------
     def _key(self) -> str:
-        return f"{shutil.which(self.binary)}|{self.scrape_interval:g}"
+        return f"{shutil.which(self.binary)}|{self.scrape_interval:g}|admin-api"
 
     def publish(self) -> None:
         """Record this kept Prometheus in ``workdir`` for the next compatible session (after
@@ -408,7 +410,8 @@ class EmbeddedPrometheus(TargetRegistry):
 
     def unregister(self, job: str) -> None:
         """Stop scraping every target of ``job``. The job's slot, if it owned one that a
-        build claimed, is armed again on a new port for the job's next build."""
+        build claimed, is dropped; the job's next build takes the spare armed when it was
+        claimed (or a new one, armed now)."""
         with self._lock:
             self._sync()
             if self.folder is None or not (self.folder / slots.POOL_FILE).exists():
@@ -421,9 +424,12 @@ class EmbeddedPrometheus(TargetRegistry):
                 kept = {a: v for a, v in self._targets.get(job, {}).items() if a in free}
                 self._targets[job] = kept
                 self._write_job(job)
-                for entry in [e for e in entries if e.get("claimed") and e["jobs"][0] == job]:
+                claimed = [e for e in entries if e.get("claimed") and e["jobs"][0] == job]
+                for entry in claimed:
                     entries.remove(entry)
-                    self._arm(entries, tuple(entry["jobs"]), dict(entry["labels"]))
+                spare = any(not e.get("claimed") and e["jobs"][0] == job for e in entries)
+                if claimed and not spare:
+                    self._arm(entries, tuple(claimed[0]["jobs"]), dict(claimed[0]["labels"]))
 
     def add_slots(self, groups: Sequence[TargetSlot]) -> None:
         """Pre-register ``groups`` (see :mod:`.slots`): each gets a free port, or its fixed
@@ -448,7 +454,8 @@ class EmbeddedPrometheus(TargetRegistry):
 
     def slot(self, job: str, labels: Mapping[str, str] | None = None) -> int | None:
         """The port of ``job``'s pre-registered slot, claimed for the caller's build (scraped
-        already: no discovery wait), or None (no slot, or its port was taken meanwhile)."""
+        already: no discovery wait), or None (no slot, or its port was taken meanwhile). The
+        oldest free slot is taken, and a spare is armed in its place."""
         if self.folder is None or not (self.folder / slots.POOL_FILE).exists():
             return None
         with self._lock:
@@ -461,6 +468,11 @@ class EmbeddedPrometheus(TargetRegistry):
                     port = int(address.rsplit(":", 1)[1])
                     if _port_free(port):
                         entry["claimed"] = True
+                        self._served(entry["jobs"], address, entry["labels"])
+                        # The next build's slot, armed now so that Prometheus has discovered
+                        # it by then (a run within seconds of this one's release, with a kept
+                        # Prometheus); its samples (up 0) are hidden from the queries.
+                        self._arm(entries, tuple(entry["jobs"]), dict(entry["labels"]))
                         return port
                     entries.remove(entry)  # someone else listens there: not a slot any more
                     for name in entry["jobs"]:
@@ -477,7 +489,7 @@ class EmbeddedPrometheus(TargetRegistry):
         for job in jobs:
             self._put(job, address, labels)
             if self.folder is not None:
-                self._write_job(job)
+                self._write_job(job, spare=address)
 
     def _put(self, job: str, address: str, labels: Mapping[str, str]) -> None:
         self._targets.setdefault(job, {})[address] = {**labels, "job": job}
@@ -502,17 +514,109 @@ class EmbeddedPrometheus(TargetRegistry):
                         found.setdefault(labels["job"], {})[str(address)] = labels
         self._targets = found
 
-    def _write_job(self, job: str) -> None:
+    def _write_job(self, job: str, *, spare: str | None = None) -> None:
+        """Write ``job``'s file_sd file; a target that leaves it, and ``spare`` (an empty slot
+        it gains), start an unserved interval (:meth:`hide_unserved`), a build that joins it
+        ends its address's."""
         path = self.sd_dir / _job_file(job)
+        before: dict[str, dict[str, str]] = {}
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            for group in json.loads(path.read_text()):
+                for address in group["targets"]:
+                    before[str(address)] = {str(k): str(v) for k, v in group["labels"].items()}
         targets = self._targets.get(job)
         if not targets:
             self._targets.pop(job, None)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        else:
+            groups = [{"targets": [address], "labels": labels}
+                      for address, labels in targets.items()]
+            # the temporary file matches no *.json: Prometheus never reads it half-written
+            atomic_write(path, json.dumps(groups))
+        after = targets or {}
+        gone = {a: v for a, v in before.items() if a not in after}
+        came = {a: v for a, v in after.items() if a not in before}
+        if gone or came:
+            self._note_unserved(job, gone, came, spare)
+
+    def _note_unserved(self, job: str, gone: Mapping[str, Mapping[str, str]],
+                       came: Mapping[str, Mapping[str, str]], spare: str | None) -> None:
+        assert self.folder is not None
+        now = time.time()
+        with slots.unserved(self.folder) as entries:
+            for address, labels in {**gone, **{a: v for a, v in came.items() if a == spare}}.items():
+                entries.append({"job": job, "instance": labels.get("instance", address),
+                                "since": now, "until": None})
+            for address, labels in came.items():
+                if address != spare:
+                    _close(entries, job, labels.get("instance", address), now)
+
+    def _served(self, jobs: Sequence[str], address: str, labels: Mapping[str, str]) -> None:
+        """A build claimed the slot at ``address``: from now on it serves ``jobs``."""
+        if self.folder is None:
             return
-        groups = [{"targets": [address], "labels": labels} for address, labels in targets.items()]
-        # the temporary file matches no *.json: Prometheus never reads it half-written
-        atomic_write(path, json.dumps(groups))
+        now = time.time()
+        with slots.unserved(self.folder) as entries:
+            for job in jobs:
+                _close(entries, job, labels.get("instance", address), now)
+
+    def hide_unserved(self) -> str:
+        """Delete (admin API) the samples every unserved interval holds, up to now: an empty
+        slot's ``up`` 0, a released canary still scraped as the canary until Prometheus'
+        discovery tick applies its removal. An interval that has ended, or whose target
+        Prometheus no longer scrapes, is done once deleted."""
+        if self.folder is None or not (self.folder / slots.UNSERVED_FILE).exists() \
+                or self.port is None:
+            return ""
+        import httpx
+
+        problems: list[str] = []
+        with slots.unserved(self.folder) as entries:
+            if not entries:
+                return ""
+            now = time.time()
+            active: set[tuple[str, str]] | None = None
+            done = []
+            for entry in entries:
+                until = entry["until"] if entry["until"] is not None else now
+                match = (f"{{job={json.dumps(entry['job'])},"
+                         f"instance={json.dumps(entry['instance'])}}}")
+                try:
+                    response = self.http.post(
+                        self.url + "/api/v1/admin/tsdb/delete_series",
+                        data={"match[]": match, "start": f"{entry['since']:.3f}",
+                              "end": f"{until:.3f}"})
+                    ok = response.status_code in (200, 204)
+                    if not ok:
+                        problems.append(f"{match}: HTTP {response.status_code}")
+                except httpx.HTTPError as exc:
+                    ok = False
+                    problems.append(f"{match}: {exc}")
+                if not ok:
+                    continue
+                if entry["until"] is None and active is None:
+                    active = self._active_targets()
+                if entry["until"] is not None or (
+                        active is not None and (entry["job"], entry["instance"]) not in active):
+                    done.append(entry)
+            for entry in done:
+                entries.remove(entry)
+        if problems:
+            return ("the samples of targets that did not serve their job could not be hidden "
+                    "from the queries: " + "; ".join(problems[:3]))
+        return ""
+
+    def _active_targets(self) -> set[tuple[str, str]] | None:
+        """(job, instance) of every target Prometheus scrapes now; None when it cannot say."""
+        import httpx
+
+        try:
+            response = self.http.get(self.url + "/api/v1/targets", params={"state": "active"})
+            return {(t["labels"].get("job", ""), t["labels"].get("instance", ""))
+                    for t in response.json()["data"]["activeTargets"]}
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
 
     def wait_scraped(self, addresses: Sequence[str], timeout: float) -> None:
         self.wait_targets_up(None, timeout, addresses=addresses)
@@ -564,6 +668,12 @@ class EmbeddedPrometheus(TargetRegistry):
                     field="prometheus",
                 )
             time.sleep(_POLL)
+
+
+def _close(entries: list[dict[str, Any]], job: str, instance: str, at: float) -> None:
+    for entry in entries:
+        if entry["job"] == job and entry["instance"] == instance and entry["until"] is None:
+            entry["until"] = at
 
 
 def spawn_early(config: Any, settings: Any) -> EmbeddedPrometheus | None:

@@ -25,14 +25,33 @@ from pathlib import Path
 from typing import Any
 
 POOL_FILE = "slots.json"
+UNSERVED_FILE = "unserved.json"
 
 
 @contextmanager
 def pool(folder: Path) -> Iterator[list[dict[str, Any]]]:
     """The slot entries (``jobs``, ``labels``, ``address``, ``claimed``), read and written back
     under the pool's lock."""
-    path = folder / POOL_FILE
-    with open(folder / "slots.lock", "a+") as lock:
+    with _locked(folder, POOL_FILE) as entries:
+        yield entries
+
+
+@contextmanager
+def unserved(folder: Path) -> Iterator[list[dict[str, Any]]]:
+    """The intervals in which Prometheus scrapes a target that does not serve its job
+    (``job``, ``instance``, ``since``, ``until``: unix seconds, ``until`` None while it lasts):
+    an empty slot until a build claims it, a target the file_sd no longer lists until
+    Prometheus applies that on its discovery tick. Their samples are deleted before queries
+    (``EmbeddedPrometheus.hide_unserved``). Under its own lock: it is changed while the pool's
+    is held."""
+    with _locked(folder, UNSERVED_FILE) as entries:
+        yield entries
+
+
+@contextmanager
+def _locked(folder: Path, name: str) -> Iterator[list[dict[str, Any]]]:
+    path = folder / name
+    with open(path.with_suffix(".lock"), "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             try:

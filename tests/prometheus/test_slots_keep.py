@@ -95,7 +95,8 @@ def test_a_slot_is_scraped_before_its_build_listens(prom: EmbeddedPrometheus) ->
         # nothing for Prometheus to discover: the files are as they were
         assert {job: (prom.sd_dir / _job_file(job)).stat().st_mtime_ns for job in files} == files
         prom.wait_scraped([address], timeout=30)
-        assert prom.slot(CANARY, LABELS) is None  # claimed
+        spare = prom.slot(CANARY, LABELS)  # claimed: the next build gets the spare armed then
+        assert spare is not None and spare != port
     finally:
         server.shutdown()
         server.server_close()
@@ -111,19 +112,75 @@ def test_a_slot_whose_port_is_taken_is_dropped(prom: EmbeddedPrometheus) -> None
     assert not (prom.sd_dir / _job_file(TRAFFIC)).exists()
 
 
-def test_unregistering_the_owner_arms_a_new_slot(prom: EmbeddedPrometheus) -> None:
+def test_claiming_a_slot_arms_the_next_builds_spare(prom: EmbeddedPrometheus) -> None:
     first = _slot_address(prom)
     assert prom.slot(CANARY, LABELS) is not None
+    second = _slot_address(prom)  # armed at the claim: discovered before the next build
+    assert second != first
     prom.register(CANARY, first, LABELS)
     prom.register(TRAFFIC, first, {**LABELS, "keptn_deployment": "primary"})  # released
     prom.unregister(CANARY)
-    second = _slot_address(prom)
-    assert second != first
+    assert _slot_address(prom) == second  # no new slot: the spare is the next build's
     canary = json.loads((prom.sd_dir / _job_file(CANARY)).read_text())
     assert [g["targets"] for g in canary] == [[second]]
     traffic = {g["targets"][0]: g["labels"]["keptn_deployment"]
                for g in json.loads((prom.sd_dir / _job_file(TRAFFIC)).read_text())}
     assert traffic == {first: "primary", second: "canary"}
+
+
+def _count(prom: EmbeddedPrometheus, selector: str, start: float, end: float) -> int:
+    """How many samples ``selector`` has in (start, end]."""
+    answer = httpx.get(prom.url + "/api/v1/query", timeout=5, params={
+        "query": f"count_over_time({selector}[{max(int((end - start) * 1000), 1)}ms])",
+        "time": f"{end:.3f}"}).json()["data"]["result"]
+    return sum(int(r["value"][1]) for r in answer)
+
+
+def test_what_a_target_scraped_while_not_serving_its_job_is_hidden(
+        prom: EmbeddedPrometheus) -> None:
+    """A released canary is still scraped as the canary until Prometheus' discovery tick, and
+    an empty slot (up 0) until a build claims it: the queries see neither (issue 17: the
+    next run's canary takes the spare slot at once, within the old canary's tick)."""
+    first = _slot_address(prom)
+    port = prom.slot(CANARY, LABELS)
+    assert port is not None
+    spare = _slot_address(prom)
+    armed = time.time()
+    servers = [_serve(port)]
+    try:
+        prom.register(CANARY, first, LABELS)
+        prom.wait_scraped([first], timeout=30)
+        _wait(lambda: any(t["scrapeUrl"] == f"http://{spare}/metrics" and t["health"] == "down"
+                          for t in _active(prom)), 30, "spare discovered")
+        released = time.time()
+        prom.replace(TRAFFIC, first, {**LABELS, "keptn_deployment": "primary"})
+        prom.unregister(CANARY)
+        second = prom.slot(CANARY, LABELS)
+        assert second is not None and spare.endswith(f":{second}")
+        claimed = time.time()
+        servers.append(_serve(second))
+        prom.register(CANARY, spare, LABELS)
+        prom.wait_scraped([spare], timeout=30)
+        # the old canary scraped as the canary after its release: until the tick applies it
+        _wait(lambda: not any(t["scrapeUrl"] == f"http://{first}/metrics"
+                              and t["labels"]["job"] == CANARY for t in _active(prom)),
+              30, "released canary dropped")
+        assert prom.hide_unserved() == ""
+        now = time.time()
+        old = f'{{job="{CANARY}",instance="{first}"}}'
+        new = f'{{job="{CANARY}",instance="{spare}"}}'
+        assert _count(prom, "demo_up" + old, released, now) == 0
+        assert _count(prom, "up" + old, released, now) == 0
+        assert _count(prom, "demo_up" + old, armed, released) > 0  # its own time stays
+        assert _count(prom, "up" + new, armed, claimed) == 0  # the empty slot's up 0
+        assert _count(prom, "demo_up" + new, claimed, now) > 0
+        assert prom.folder is not None
+        left = json.loads((prom.folder / "unserved.json").read_text())
+        assert not any(e["instance"] == first for e in left)  # done: no longer scraped
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 def _alive(pid: int) -> bool:
