@@ -161,21 +161,28 @@ class TargetRegistry:
         None (the default): pick any port and register it."""
         return None
 
-    def hide_unserved(self) -> str:
+    def hide_unserved(self, jobs: Sequence[str] = ()) -> str:
         """Called before the SLI queries: make invisible to them the samples Prometheus took
         of a target while it did not serve that job (it applies a file_sd change only on its
         5 s discovery tick, so a released canary is still scraped as the canary for up to 5 s,
-        and an empty target slot is scraped with ``up`` 0). A note when that failed (the
-        queries may then read those samples), else ''. The default hides nothing."""
+        and an empty target slot is scraped with ``up`` 0); for ``jobs`` (the queries' jobs)
+        waiting until that is possible. A note when it failed (the queries may then read
+        those samples), else ''. The default hides nothing."""
         return ""
 
     def wait_scraped(self, addresses: Sequence[str], timeout: float) -> None:
         """Wait (at most ``timeout`` seconds) until the targets at ``addresses`` (``host:port``)
-        are scraped up; the load window starts then. The default waits for every registered
+        are scraped up, or (a registry that can tell) discovered with their next scrape due
+        in the window; the load window starts then. The default waits for every registered
         target when the registry can (``wait_targets_up``)."""
         wait = getattr(self, "wait_targets_up", None)
         if callable(wait):
             wait(None, timeout=timeout)
+
+    def check_scraped(self, addresses: Sequence[str]) -> None:
+        """After the load window: a ``KeptnError`` unless the targets at ``addresses`` are
+        scraped up (:meth:`wait_scraped` may have let the window start before their first
+        scrape). The default checks nothing (its wait_scraped waited for that)."""
 
 
 @dataclass(frozen=True)

@@ -250,11 +250,11 @@ def run_locust(
                             + ("; not applied: " + ", ".join(message["not_applied"])
                                if message.get("not_applied") else ""))
             elif event == "ready":
-                # Locust is set up: once Prometheus scrapes every registered target (the new
-                # canary takes up to ~6 s to be discovered), the load window may start.
+                # Locust is set up: once Prometheus has discovered the builds under load (a
+                # new canary without a target slot takes up to ~6 s), the window may start.
                 began = time.monotonic()
                 _wait_for_scrapes(ctx, url, baseline_url)
-                ctx.say(f"load: Locust ready; Prometheus scrapes every target "
+                ctx.say(f"load: Locust ready; Prometheus scrapes the targets under load "
                         f"(waited {time.monotonic() - began:.1f}s); go")
                 go_file.touch()
                 phase, limit, since = "run", (run_time or 0.0) + hang, time.monotonic()
@@ -297,6 +297,8 @@ def run_locust(
         go_file.unlink(missing_ok=True)
     if error is not None:
         raise LoadError(f"load against {url} failed ({what}): {error}")
+    # the window may have started before the canary's first scrape: it was up after all
+    ctx.targets.check_scraped([urlsplit(u).netloc for u in (url, baseline_url) if u])
     assert result is not None and users is not None and spawn_rate is not None
     assert run_time is not None  # the child said them in its config event, before the result
     load = _to_result(result, url, what, log, users, spawn_rate, run_time, workers)

@@ -70,7 +70,7 @@ def live_samples(ctx: StageContext, indicators: Sequence[str], window: Window) -
             client.wait_fresh([baseline_job], window.end, float(settings.freshness_timeout))
         except ProviderError as exc:
             return LiveBaseline(missing={**missing, **{n: str(exc) for n in queries}})
-        ctx.targets.hide_unserved()  # (the point queries say when it fails)
+        ctx.targets.hide_unserved([canary_job, baseline_job])  # the point queries say a failure
         for name, (canary_q, baseline_q) in queries.items():
             sides = [client.query_range(q, start, window.end, step) for q in (canary_q, baseline_q)]
             problem = next((s for s in sides if isinstance(s, str)), None)

@@ -148,7 +148,7 @@ class PrometheusSLIProvider:
             waited = time.monotonic() - began
             # what Prometheus scraped of targets that did not serve their job (an empty slot,
             # a released canary until its discovery tick) is not this window's data
-            hidden = ctx.targets.hide_unserved()
+            hidden = ctx.targets.hide_unserved(jobs)
             if hidden:
                 stale = f"{stale}; {hidden}" if stale else hidden
             fetched = client.query_many(queries, window.end, compat=compat)

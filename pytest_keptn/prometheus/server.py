@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -545,9 +546,13 @@ class EmbeddedPrometheus(TargetRegistry):
         assert self.folder is not None
         now = time.time()
         with slots.unserved(self.folder) as entries:
-            for address, labels in {**gone, **{a: v for a, v in came.items() if a == spare}}.items():
-                entries.append({"job": job, "instance": labels.get("instance", address),
-                                "since": now, "until": None})
+            for address, labels in gone.items():  # an empty slot dropped (its port was taken)
+                _close(entries, job, labels.get("instance", address), now)
+            for kind, found in (("gone", gone), ("slot", {a: v for a, v in came.items()
+                                                          if a == spare})):
+                for address, labels in found.items():
+                    entries.append({"job": job, "instance": labels.get("instance", address),
+                                    "since": now, "until": None, "kind": kind})
             for address, labels in came.items():
                 if address != spare:
                     _close(entries, job, labels.get("instance", address), now)
@@ -561,51 +566,94 @@ class EmbeddedPrometheus(TargetRegistry):
             for job in jobs:
                 _close(entries, job, labels.get("instance", address), now)
 
-    def hide_unserved(self) -> str:
-        """Delete (admin API) the samples every unserved interval holds, up to now: an empty
-        slot's ``up`` 0, a released canary still scraped as the canary until Prometheus'
-        discovery tick applies its removal. An interval that has ended, or whose target
-        Prometheus no longer scrapes, is done once deleted."""
-        if self.folder is None or not (self.folder / slots.UNSERVED_FILE).exists() \
-                or self.port is None:
-            return ""
-        import httpx
+    def hide_unserved(self, jobs: Sequence[str] = ()) -> str:
+        """Delete (admin API) the samples of every unserved interval (:mod:`.slots`), so that
+        the queries read only what served each job.
 
+        An empty slot's samples (``up`` 0, a series that began when it was armed) are deleted
+        up to now. A target that left a job is still scraped until Prometheus' discovery tick
+        applies it, which then ends each of its series with a staleness marker: its samples
+        from the moment it left up to its last scrape are deleted once that marker is
+        written, not before (an instant query would then see the series' sample before it
+        left, within the 5 min lookback). For ``jobs`` this waits for the marker, at most a
+        discovery tick plus three scrape intervals; other jobs' intervals wait for a later
+        call."""
+        if self.folder is None or self.port is None \
+                or not (self.folder / slots.UNSERVED_FILE).exists():
+            return ""
+        deadline = time.monotonic() + 5.0 + 3 * self.scrape_interval + 2.0
         problems: list[str] = []
-        with slots.unserved(self.folder) as entries:
-            if not entries:
-                return ""
-            now = time.time()
-            active: set[tuple[str, str]] | None = None
-            done = []
-            for entry in entries:
-                until = entry["until"] if entry["until"] is not None else now
-                match = (f"{{job={json.dumps(entry['job'])},"
-                         f"instance={json.dumps(entry['instance'])}}}")
-                try:
-                    response = self.http.post(
-                        self.url + "/api/v1/admin/tsdb/delete_series",
-                        data={"match[]": match, "start": f"{entry['since']:.3f}",
-                              "end": f"{until:.3f}"})
-                    ok = response.status_code in (200, 204)
-                    if not ok:
-                        problems.append(f"{match}: HTTP {response.status_code}")
-                except httpx.HTTPError as exc:
-                    ok = False
-                    problems.append(f"{match}: {exc}")
-                if not ok:
-                    continue
-                if entry["until"] is None and active is None:
-                    active = self._active_targets()
-                if entry["until"] is not None or (
-                        active is not None and (entry["job"], entry["instance"]) not in active):
-                    done.append(entry)
-            for entry in done:
-                entries.remove(entry)
+        while True:
+            with slots.unserved(self.folder) as entries:
+                pending = self._hide(entries, problems)
+            if problems or not any(e["job"] in jobs for e in pending) \
+                    or time.monotonic() >= deadline:
+                break
+            time.sleep(_POLL)
+        waiting = sorted({f"{e['job']} {e['instance']}" for e in pending if e["job"] in jobs})
+        if waiting and not problems:
+            problems.append(f"still scraped after it left the job: {', '.join(waiting)}")
         if problems:
             return ("the samples of targets that did not serve their job could not be hidden "
                     "from the queries: " + "; ".join(problems[:3]))
         return ""
+
+    def _hide(self, entries: list[dict[str, Any]], problems: list[str]) -> list[dict[str, Any]]:
+        """One pass over ``entries`` (changed in place); the gone targets still pending."""
+        import httpx
+
+        now = time.time()
+        active: set[tuple[str, str]] | None = None
+        pending: list[dict[str, Any]] = []
+        for entry in list(entries):
+            match = f"{{job={json.dumps(entry['job'])},instance={json.dumps(entry['instance'])}}}"
+            try:
+                if entry.get("kind") == "gone" and entry["until"] is None:
+                    if active is None:
+                        active = self._active_targets()
+                    ends = (None if active is None or (entry["job"], entry["instance"]) in active
+                            else self._series_ends(match, entry["since"], now))
+                    if ends is None:
+                        pending.append(entry)
+                        continue
+                    for selector, last in ends.items():
+                        self._delete(selector, entry["since"], last)
+                    entries.remove(entry)
+                else:
+                    until = entry["until"] if entry["until"] is not None else now
+                    self._delete(match, entry["since"], until)
+                    if entry["until"] is not None:
+                        entries.remove(entry)
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                problems.append(f"{match}: {exc}")
+        return pending
+
+    def _delete(self, selector: str, start: float, end: float) -> None:
+        response = self.http.post(self.url + "/api/v1/admin/tsdb/delete_series",
+                                  data={"match[]": selector, "start": f"{start:.3f}",
+                                        "end": f"{end:.3f}"})
+        if response.status_code not in (200, 204):
+            raise ValueError(f"HTTP {response.status_code} {response.text[:100]}")
+
+    def _series_ends(self, match: str, since: float, now: float) -> dict[str, float] | None:
+        """Each series of the target ``match`` that has samples since ``since``, as a selector
+        of its labels, with its last sample's time; None while one is not ended by a
+        staleness marker yet (an instant query at now still answers)."""
+        def ask(query: str) -> list[dict[str, Any]]:
+            response = self.http.post(self.url + "/api/v1/query",
+                                      data={"query": query, "time": f"{now:.3f}"})
+            return list(response.json()["data"]["result"])
+
+        if ask(f"up{match}"):
+            return None
+        ends: dict[str, float] = {}
+        for series in ask(f"up{match}[{int((now - since) * 1000) + 1000}ms]"):
+            labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
+            last = max(float(t) for t, _ in series["values"])
+            if last >= since:
+                selector = "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
+                ends[selector] = last
+        return ends
 
     def _active_targets(self) -> set[tuple[str, str]] | None:
         """(job, instance) of every target Prometheus scrapes now; None when it cannot say."""
@@ -619,14 +667,29 @@ class EmbeddedPrometheus(TargetRegistry):
             return None
 
     def wait_scraped(self, addresses: Sequence[str], timeout: float) -> None:
-        self.wait_targets_up(None, timeout, addresses=addresses)
+        """Until the load window may start: every target at ``addresses`` is discovered and
+        either scraped up or not scraped since the call (its build listens already: the
+        deployment checked its health), so its next scrape, within one scrape interval, is
+        in the window. Waiting for that scrape instead would start every window just after
+        one and so end it just after one: the freshness wait would then take nearly a whole
+        scrape interval. :meth:`check_scraped` makes sure, after the window, that it was up."""
+        self.wait_targets_up(None, timeout, addresses=addresses, listening_since=time.time())
+
+    def check_scraped(self, addresses: Sequence[str]) -> None:
+        """After the load window: ProviderError unless every target at ``addresses`` is up
+        (at once, normally; a window shorter than a scrape interval may end before the
+        first scrape, which is waited for)."""
+        self.wait_targets_up(None, 3 * self.scrape_interval + 1.0, addresses=addresses,
+                             after_load=True)
 
     def wait_targets_up(self, jobs: Sequence[str] | None = None, timeout: float = 15.0, *,
-                        addresses: Sequence[str] | None = None) -> None:
+                        addresses: Sequence[str] | None = None,
+                        listening_since: float | None = None, after_load: bool = False) -> None:
         """Wait until every target of ``jobs`` (default: all registered) is scraped with health
         up; with ``addresses`` (``host:port``), only those targets (a stage's new canary), so
         that a target registered for another stage a moment ago is not waited for. Free slots
-        (nothing listens there yet) are never waited for."""
+        (nothing listens there yet) are never waited for. With ``listening_since`` (unix
+        time), a discovered target not scraped since then counts too."""
         with self._lock:
             self._sync()
             targets = {job: dict(found) for job, found in self._targets.items()}
@@ -651,7 +714,9 @@ class EmbeddedPrometheus(TargetRegistry):
                         pair = (job, urlsplit(target.get("scrapeUrl", "")).netloc)
                         if pair in state:
                             health = target.get("health", "unknown")
-                            state[pair] = "" if health == "up" else (
+                            pending = listening_since is not None and _scraped_at(
+                                target.get("lastScrape")) < listening_since
+                            state[pair] = "" if health == "up" or pending else (
                                 f"{health}: {target.get('lastError') or 'not scraped yet'}")
             if not self.running:
                 raise ProviderError(
@@ -664,10 +729,26 @@ class EmbeddedPrometheus(TargetRegistry):
             if time.monotonic() >= deadline:
                 detail = "; ".join(f"{j} ({s})" for j, s in sorted(down.items()))
                 raise ProviderError(
-                    f"scrape target(s) not up within {timeout:g}s: {detail}",
+                    (f"scrape target(s) not up at the end of the load: {detail}" if after_load
+                     else f"scrape target(s) not up within {timeout:g}s: {detail}"),
                     field="prometheus",
                 )
             time.sleep(_POLL)
+
+
+def _scraped_at(stamp: object) -> float:
+    """A target's ``lastScrape`` (RFC 3339 with nanoseconds; the zero time when never) as unix
+    seconds."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)",
+                         str(stamp or ""))
+    if match is None:
+        return 0.0
+    fraction = (match.group(2) or ".0")[:7]
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    try:
+        return datetime.fromisoformat(match.group(1) + fraction + zone).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _close(entries: list[dict[str, Any]], job: str, instance: str, at: float) -> None:
