@@ -134,7 +134,7 @@ def test_the_load_starts_before_the_first_scrape_and_is_checked_after(
         servers.append(_serve(second, _Broken))
         prom.register(CANARY, spare, LABELS)
         prom.wait_scraped([spare], timeout=30)
-        with pytest.raises(ProviderError, match="not up at the end of the load:.*500"):
+        with pytest.raises(ProviderError, match=r"not up at the end of the load:.*500"):
             prom.check_scraped([spare])
     finally:
         for server in servers:
