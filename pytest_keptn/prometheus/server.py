@@ -24,7 +24,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from urllib.parse import urlsplit
 
 from pytest_keptn.errors import ProviderError
 from pytest_keptn.model import TargetRegistry, TargetSlot
-from pytest_keptn.prometheus import keep, slots
+from pytest_keptn.prometheus import keep, slots, unserved
 from pytest_keptn.system.files import atomic_write
 from pytest_keptn.system.processes import free_port, log_tail
 
@@ -469,7 +468,8 @@ class EmbeddedPrometheus(TargetRegistry):
                     port = int(address.rsplit(":", 1)[1])
                     if _port_free(port):
                         entry["claimed"] = True
-                        self._served(entry["jobs"], address, entry["labels"])
+                        unserved.served(self.folder, entry["jobs"],
+                                        entry["labels"].get("instance", address))
                         # The next build's slot, armed now so that Prometheus has discovered
                         # it by then (a run within seconds of this one's release, with a kept
                         # Prometheus); its samples (up 0) are hidden from the queries.
@@ -516,9 +516,7 @@ class EmbeddedPrometheus(TargetRegistry):
         self._targets = found
 
     def _write_job(self, job: str, *, spare: str | None = None) -> None:
-        """Write ``job``'s file_sd file; a target that leaves it, and ``spare`` (an empty slot
-        it gains), start an unserved interval (:meth:`hide_unserved`), a build that joins it
-        ends its address's."""
+        """Write ``job``'s file_sd file, noting what changed (:func:`.unserved.note`)."""
         path = self.sd_dir / _job_file(job)
         before: dict[str, dict[str, str]] = {}
         with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
@@ -539,140 +537,20 @@ class EmbeddedPrometheus(TargetRegistry):
         gone = {a: v for a, v in before.items() if a not in after}
         came = {a: v for a, v in after.items() if a not in before}
         if gone or came:
-            self._note_unserved(job, gone, came, spare)
-
-    def _note_unserved(self, job: str, gone: Mapping[str, Mapping[str, str]],
-                       came: Mapping[str, Mapping[str, str]], spare: str | None) -> None:
-        assert self.folder is not None
-        now = time.time()
-        with slots.unserved(self.folder) as entries:
-            for address, labels in gone.items():  # an empty slot dropped (its port was taken)
-                _close(entries, job, labels.get("instance", address), now)
-            for kind, found in (("gone", gone), ("slot", {a: v for a, v in came.items()
-                                                          if a == spare})):
-                for address, labels in found.items():
-                    entries.append({"job": job, "instance": labels.get("instance", address),
-                                    "since": now, "until": None, "kind": kind})
-            for address, labels in came.items():
-                if address != spare:
-                    _close(entries, job, labels.get("instance", address), now)
-
-    def _served(self, jobs: Sequence[str], address: str, labels: Mapping[str, str]) -> None:
-        """A build claimed the slot at ``address``: from now on it serves ``jobs``."""
-        if self.folder is None:
-            return
-        now = time.time()
-        with slots.unserved(self.folder) as entries:
-            for job in jobs:
-                _close(entries, job, labels.get("instance", address), now)
+            unserved.note(self.sd_dir.parent, job, gone, came, spare)
 
     def hide_unserved(self, jobs: Sequence[str] = ()) -> str:
-        """Delete (admin API) the samples of every unserved interval (:mod:`.slots`), so that
-        the queries read only what served each job.
-
-        An empty slot's samples (``up`` 0, a series that began when it was armed) are deleted
-        up to now. A target that left a job is still scraped until Prometheus' discovery tick
-        applies it, which then ends each of its series with a staleness marker: its samples
-        from the moment it left up to its last scrape are deleted once that marker is
-        written, not before (an instant query would then see the series' sample before it
-        left, within the 5 min lookback). For ``jobs`` this waits for the marker, at most a
-        discovery tick plus three scrape intervals; other jobs' intervals wait for a later
-        call."""
-        if self.folder is None or self.port is None \
-                or not (self.folder / slots.UNSERVED_FILE).exists():
+        """See :func:`.unserved.hide` (the samples of targets that did not serve their job)."""
+        if self.folder is None or self.port is None:
             return ""
-        deadline = time.monotonic() + 5.0 + 3 * self.scrape_interval + 2.0
-        problems: list[str] = []
-        while True:
-            with slots.unserved(self.folder) as entries:
-                pending = self._hide(entries, problems)
-            if problems or not any(e["job"] in jobs for e in pending) \
-                    or time.monotonic() >= deadline:
-                break
-            time.sleep(_POLL)
-        waiting = sorted({f"{e['job']} {e['instance']}" for e in pending if e["job"] in jobs})
-        if waiting and not problems:
-            problems.append(f"still scraped after it left the job: {', '.join(waiting)}")
-        if problems:
-            return ("the samples of targets that did not serve their job could not be hidden "
-                    "from the queries: " + "; ".join(problems[:3]))
-        return ""
-
-    def _hide(self, entries: list[dict[str, Any]], problems: list[str]) -> list[dict[str, Any]]:
-        """One pass over ``entries`` (changed in place); the gone targets still pending."""
-        import httpx
-
-        now = time.time()
-        active: set[tuple[str, str]] | None = None
-        pending: list[dict[str, Any]] = []
-        for entry in list(entries):
-            match = f"{{job={json.dumps(entry['job'])},instance={json.dumps(entry['instance'])}}}"
-            try:
-                if entry.get("kind") == "gone" and entry["until"] is None:
-                    if active is None:
-                        active = self._active_targets()
-                    ends = (None if active is None or (entry["job"], entry["instance"]) in active
-                            else self._series_ends(match, entry["since"], now))
-                    if ends is None:
-                        pending.append(entry)
-                        continue
-                    for selector, last in ends.items():
-                        self._delete(selector, entry["since"], last)
-                    entries.remove(entry)
-                else:
-                    until = entry["until"] if entry["until"] is not None else now
-                    self._delete(match, entry["since"], until)
-                    if entry["until"] is not None:
-                        entries.remove(entry)
-            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                problems.append(f"{match}: {exc}")
-        return pending
-
-    def _delete(self, selector: str, start: float, end: float) -> None:
-        response = self.http.post(self.url + "/api/v1/admin/tsdb/delete_series",
-                                  data={"match[]": selector, "start": f"{start:.3f}",
-                                        "end": f"{end:.3f}"})
-        if response.status_code not in (200, 204):
-            raise ValueError(f"HTTP {response.status_code} {response.text[:100]}")
-
-    def _series_ends(self, match: str, since: float, now: float) -> dict[str, float] | None:
-        """Each series of the target ``match`` that has samples since ``since``, as a selector
-        of its labels, with its last sample's time; None while one is not ended by a
-        staleness marker yet (an instant query at now still answers)."""
-        def ask(query: str) -> list[dict[str, Any]]:
-            response = self.http.post(self.url + "/api/v1/query",
-                                      data={"query": query, "time": f"{now:.3f}"})
-            return list(response.json()["data"]["result"])
-
-        if ask(f"up{match}"):
-            return None
-        ends: dict[str, float] = {}
-        for series in ask(f"up{match}[{int((now - since) * 1000) + 1000}ms]"):
-            labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
-            last = max(float(t) for t, _ in series["values"])
-            if last >= since:
-                selector = "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
-                ends[selector] = last
-        return ends
-
-    def _active_targets(self) -> set[tuple[str, str]] | None:
-        """(job, instance) of every target Prometheus scrapes now; None when it cannot say."""
-        import httpx
-
-        try:
-            response = self.http.get(self.url + "/api/v1/targets", params={"state": "active"})
-            return {(t["labels"].get("job", ""), t["labels"].get("instance", ""))
-                    for t in response.json()["data"]["activeTargets"]}
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return None
+        return unserved.hide(self.folder, self.http, self.url, self.scrape_interval, jobs)
 
     def wait_scraped(self, addresses: Sequence[str], timeout: float) -> None:
-        """Until the load window may start: every target at ``addresses`` is discovered and
-        either scraped up or not scraped since the call (its build listens already: the
-        deployment checked its health), so its next scrape, within one scrape interval, is
-        in the window. Waiting for that scrape instead would start every window just after
-        one and so end it just after one: the freshness wait would then take nearly a whole
-        scrape interval. :meth:`check_scraped` makes sure, after the window, that it was up."""
+        """Until the load window may start: every target at ``addresses`` is discovered, and
+        scraped up or not scraped since the call (its build listens: its next scrape, within
+        an interval, is in the window). Waiting for that scrape would end every window just
+        after one, and the freshness wait would take nearly a whole scrape interval;
+        :meth:`check_scraped` makes sure after the window that it was up."""
         self.wait_targets_up(None, timeout, addresses=addresses, listening_since=time.time())
 
     def check_scraped(self, addresses: Sequence[str]) -> None:
@@ -714,7 +592,7 @@ class EmbeddedPrometheus(TargetRegistry):
                         pair = (job, urlsplit(target.get("scrapeUrl", "")).netloc)
                         if pair in state:
                             health = target.get("health", "unknown")
-                            pending = listening_since is not None and _scraped_at(
+                            pending = listening_since is not None and unserved.scraped_at(
                                 target.get("lastScrape")) < listening_since
                             state[pair] = "" if health == "up" or pending else (
                                 f"{health}: {target.get('lastError') or 'not scraped yet'}")
@@ -734,27 +612,6 @@ class EmbeddedPrometheus(TargetRegistry):
                     field="prometheus",
                 )
             time.sleep(_POLL)
-
-
-def _scraped_at(stamp: object) -> float:
-    """A target's ``lastScrape`` (RFC 3339 with nanoseconds; the zero time when never) as unix
-    seconds."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)",
-                         str(stamp or ""))
-    if match is None:
-        return 0.0
-    fraction = (match.group(2) or ".0")[:7]
-    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
-    try:
-        return datetime.fromisoformat(match.group(1) + fraction + zone).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def _close(entries: list[dict[str, Any]], job: str, instance: str, at: float) -> None:
-    for entry in entries:
-        if entry["job"] == job and entry["instance"] == instance and entry["until"] is None:
-            entry["until"] = at
 
 
 def spawn_early(config: Any, settings: Any) -> EmbeddedPrometheus | None:
