@@ -8,6 +8,8 @@ plugins. See docs/architecture.md for the rooms of the runtime.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +44,18 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_keptn.prometheus.server import spawn_early
 
         early = spawn_early(config, settings)
+        if early is not None:
+            # httpx (~0.1 s, a third of it its CLI's rich and click) is first needed when the
+            # first stage's load is about to start: imported meanwhile, in the waits
+            threading.Thread(target=_import_httpx, name="keptn-import", daemon=True).start()
         from pytest_keptn.session import start  # the one import of the runtime
 
         start(config, settings, early)  # registers "keptn-session", closed in its pytest_unconfigure
+
+
+def _import_httpx() -> None:
+    with contextlib.suppress(Exception):
+        import httpx  # noqa: F401
 
 
 def _session(config: pytest.Config) -> KeptnSession | None:

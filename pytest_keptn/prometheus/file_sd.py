@@ -33,16 +33,15 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from pytest_keptn.errors import ConfigError, DeployError, KeptnError, ProviderError
 from pytest_keptn.model import TargetRegistry
-from pytest_keptn.prometheus.answers import regex_literal
-from pytest_keptn.prometheus.client import PrometheusClient, client_from_settings
 from pytest_keptn.system import processes as procs
 from pytest_keptn.system.files import write_json
+
+if TYPE_CHECKING:  # httpx costs ~0.1 s to import: not before a session's first stage
+    from pytest_keptn.prometheus.client import PrometheusClient
 
 OWNER, START_TICKS, SINCE = "__meta_keptn_pid", "__meta_keptn_start_ticks", "__meta_keptn_since"
 RECORD = "prometheus-file-sd.txt"  # in the state dir: the files ``stop`` cleans up
@@ -252,6 +251,9 @@ class FileSDTargets(TargetRegistry):
         self._wait(jobs, timeout)
 
     def _wait(self, jobs: Sequence[str] | None, timeout: float) -> str:
+        from pytest_keptn.prometheus.answers import regex_literal
+        from pytest_keptn.prometheus.client import client_from_settings
+
         current = {_job(g): g["targets"] for g in read(self.path)}
         wanted = {job: entry for job, entry in sorted(self._mine.items())
                   if (jobs is None or job in jobs) and current.get(job) == [entry[0]]}
@@ -288,6 +290,8 @@ class FileSDTargets(TargetRegistry):
 def _series(client: PrometheusClient, promql: str, at: datetime) -> list[tuple[dict[str, str], float]]:
     """The instant vector ``promql`` at ``at`` as (labels, value) pairs; ProviderError (with
     credentials scrubbed) when there is no such answer."""
+    import httpx
+
     data = {"query": promql, "time": f"{at.timestamp():.3f}", "timeout": f"{client.timeout:g}s"}
     try:
         response = client.post("/api/v1/query", data, time.monotonic() + client.timeout)

@@ -9,11 +9,12 @@ then record a failed gate that looks exactly like a regression. Each is a :class
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_keptn.errors import ConfigError
-from pytest_keptn.prometheus.answers import PrometheusOutage
-from pytest_keptn.prometheus.client import client_from_settings
+
+if TYPE_CHECKING:
+    from pytest_keptn.prometheus.answers import PrometheusOutage
 
 PROBE_TIMEOUT = 10.0  # seconds for the one probe; longer than any healthy answer to vector(1)
 
@@ -32,6 +33,11 @@ def check_prometheus(settings: Any) -> None:
                 field="--keptn-prometheus-binary",
             )
         return
+    # here, not at the top: the embedded Prometheus' sessions need no httpx (~0.1 s) before
+    # their first stage
+    from pytest_keptn.prometheus.answers import PrometheusOutage
+    from pytest_keptn.prometheus.client import client_from_settings
+
     client = client_from_settings(settings, url)
     with client:
         try:

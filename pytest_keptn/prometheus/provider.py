@@ -6,15 +6,17 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_keptn.errors import KeptnError, ProviderError
 from pytest_keptn.gate.live import LiveBaseline
 from pytest_keptn.model import COMPAT_087, LoadResult, SLIResult, SLIStatus, StageContext, Window
-from pytest_keptn.prometheus.answers import PrometheusOutage
-from pytest_keptn.prometheus.client import PrometheusClient, client_from_settings
 from pytest_keptn.prometheus.render import builtin_query, ratio_numerator, render_query
+
+if TYPE_CHECKING:  # httpx (~0.1 s) is imported in the background at configure (plugin.py)
+    from pytest_keptn.prometheus.client import PrometheusClient
 
 # job="x", job='x' (also inside =~ is not matched: only exact job matchers name a target)
 _JOB = re.compile(r"""\bjob\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
@@ -119,6 +121,9 @@ class PrometheusSLIProvider:
     def _fetch(
         ctx: StageContext, queries: dict[str, str], window: Window, compat: str | None
     ) -> dict[str, SLIResult]:
+        from pytest_keptn.prometheus.answers import PrometheusOutage
+        from pytest_keptn.prometheus.client import client_from_settings
+
         assert ctx.prometheus_url is not None
         settings = ctx.settings
         jobs: list[str] = []
