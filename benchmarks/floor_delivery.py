@@ -4,8 +4,9 @@ as a script that knows everything in advance honestly can.
 It starts Prometheus first, with every canary's target already in its file_sd file (so no
 stage waits for discovery but the first, for Prometheus' first tick), then per stage: starts
 the canary and Locust at once (Locust's start-up hidden in the waits; it holds its load until
-told to go), waits for the canary's health and its first scrape, lets the load run, waits for
-a sample after the window's end (polling every 50 ms), asks the stage's four SLI queries over
+told to go), waits for the canary's health and its target's discovery (not its first scrape:
+see below), lets the load run, checks the target was scraped up, waits for a sample after the
+window's end (polling every 50 ms), asks the stage's four SLI queries over
 one HTTP client, scores them against the SLO's fixed criteria, and "releases" (the canary stays
 as the primary). Prints per-stage finish times and the wall time as ``FLOOR`` lines.
 
@@ -124,17 +125,22 @@ def main() -> None:
             poll(f"{stage} canary health",
                  lambda host=host: http.get(host + "/health").status_code == 200)
 
-            def scraped(addr: str = f"127.0.0.1:{port}", names: tuple[str, ...] = (canary, traffic)) -> bool:
+            def scraped(addr: str = f"127.0.0.1:{port}", names: tuple[str, ...] = (canary, traffic),
+                        up: bool = False) -> bool:
                 active = http.get(prom + "/api/v1/targets", params={"state": "active"}).json()
-                up = {t["labels"]["job"] for t in active["data"]["activeTargets"]
-                      if t["labels"]["instance"] == addr and t["health"] == "up"}
-                return set(names) <= up
+                found = {t["labels"]["job"] for t in active["data"]["activeTargets"]
+                         if t["labels"]["instance"] == addr and (t["health"] == "up" or not up)}
+                return set(names) <= found
 
-            poll(f"{stage} first scrape", scraped)
+            # discovered, and the canary answers: its next scrape (within 1 s) is in the window;
+            # waiting for that scrape would end the window just after one (a whole interval of
+            # freshness wait). Checked up after the window.
+            poll(f"{stage} discovery", scraped)
             go.touch()
             start = time.time()
             locust.wait()
             end = start + args.load
+            poll(f"{stage} scraped up", lambda: scraped(up=True), timeout=5.0)
             fresh = f'max by (job) (timestamp(up{{job=~"{canary}|{traffic}"}}))'
 
             def is_fresh(fresh: str = fresh, end: float = end) -> bool:

@@ -146,8 +146,9 @@ class EmbeddedPrometheus(TargetRegistry):
 
     # -- lifecycle --------------------------------------------------------------------------
     def _config(self) -> str:
-        interval = f"{self.scrape_interval:g}s"
-        timeout = f"{min(self.scrape_interval, 10.0):g}s"
+        # Prometheus durations take no fractions ("0.5s" is refused): milliseconds
+        interval = f"{max(1, round(self.scrape_interval * 1000))}ms"
+        timeout = f"{max(1, round(min(self.scrape_interval, 10.0) * 1000))}ms"
         return (
             f"global: {{scrape_interval: {interval}, scrape_timeout: {timeout},"
             f" evaluation_interval: {interval}}}\n"

@@ -304,6 +304,14 @@ def test_binary_that_does_not_start(tmp_path: Path) -> None:
     assert list((tmp_path / "w").glob("keptn-prometheus-*")) == []
 
 
+def test_a_fractional_scrape_interval_starts(tmp_path: Path) -> None:
+    """--keptn-scrape-interval=0.5: Prometheus refuses "0.5s" in its config (it said "did not
+    become ready" for every stage); the config gives milliseconds."""
+    with EmbeddedPrometheus(tmp_path, scrape_interval=0.5) as prom:
+        assert prom.folder is not None
+        assert "scrape_interval: 500ms" in (prom.folder / "prometheus.yml").read_text()
+
+
 def test_no_url_no_answer() -> None:
     assert PrometheusSLIProvider().pytest_keptn_get_sli(
         ctx_for(None), ["go_routines"], Window(datetime.now(UTC), datetime.now(UTC)), "canary", None
