@@ -304,8 +304,11 @@ class Pipeline:
     def _close(self, stage: str, seq: Sequence, state: SequenceState) -> None:
         if state.status == "finished":
             return
-        # the live baseline ends with the stage, whatever happened; it is never promoted
-        live_baseline.stop(self.hook, self.context(stage), state.deployment)
+        # the live baseline ends with the stage, whatever happened; it is never promoted.
+        # (Only with one: making the context starts the Prometheus whose failed start may be
+        # what ended the sequence, and the sequence must still close as failed.)
+        if live_baseline.instance(state.deployment) is not None:
+            live_baseline.stop(self.hook, self.context(stage), state.deployment)
         failed = state.failed_task
         if failed is not None:
             state.result = "fail"

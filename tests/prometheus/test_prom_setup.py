@@ -79,6 +79,17 @@ def test_no_prometheus_binary_for_the_embedded_one(pytester: pytest.Pytester,
     _nothing_started(pytester, out)
 
 
+def test_a_prometheus_that_does_not_start_fails_the_run(pytester: pytest.Pytester) -> None:
+    """The deployment fails (the embedded Prometheus exits at once): the sequence closes as
+    failed and the summary says so (it said "RESULT: pass": closing the sequence started
+    Prometheus again, failed the same way, and left the sequence running)."""
+    ret, out, _ = _run(pytester, "--keptn-prometheus-binary=/bin/false")
+    assert ret == 1, out
+    assert "hardening.delivery: fail [deployment fail]" in out, out
+    assert "RESULT: fail — hardening.delivery: deployment task failed:" in out, out
+    assert "RESULT: pass" not in out, out
+
+
 def test_no_prometheus_needed_no_check(pytester: pytest.Pytester,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """--collect-only starts nothing, so it checks nothing either."""
