@@ -3,8 +3,7 @@
 Targets are registered under Keptn's job names (``<service>-<project>-<stage>[-primary|-canary]``,
 semantics §11) by writing one file_sd JSON file per job, atomically (temp file + rename): the
 ``job`` label in the file overrides the scrape config's job name. Prometheus' discovery and
-scrape managers each throttle target updates to one per 5 s, so a newly registered target is
-scraped 4-6 s later; ``wait_targets_up`` waits for it instead of sleeping.
+scrape managers each throttle target updates to one per 5 s: a new target is scraped 4-6 s later.
 """
 
 from __future__ import annotations
@@ -548,26 +547,23 @@ class EmbeddedPrometheus(TargetRegistry):
 
     def wait_scraped(self, addresses: Sequence[str], timeout: float) -> None:
         """Until the load window may start: every target at ``addresses`` is discovered, and
-        scraped up or not scraped since the call (its build listens: its next scrape, within
-        an interval, is in the window). Waiting for that scrape would end every window just
-        after one, and the freshness wait would take nearly a whole scrape interval;
-        :meth:`check_scraped` makes sure after the window that it was up."""
+        scraped up or not scraped since the call (its next scrape is in the window). Waiting
+        for that scrape would end every window just after one (a whole scrape interval of
+        freshness wait); :meth:`check_scraped` makes sure after the window that it was up."""
         self.wait_targets_up(None, timeout, addresses=addresses, listening_since=time.time())
 
     def check_scraped(self, addresses: Sequence[str]) -> None:
         """After the load window: ProviderError unless every target at ``addresses`` is up
-        (at once, normally; a window shorter than a scrape interval may end before the
-        first scrape, which is waited for)."""
-        self.wait_targets_up(None, 3 * self.scrape_interval + 1.0, addresses=addresses,
-                             after_load=True)
+        (waited for when the window ended before its first scrape); nothing when Prometheus
+        is gone or does not answer (an outage: the evaluation is errored)."""
+        self.wait_targets_up(None, 3 * self.scrape_interval + 1.0, addresses=addresses, after_load=True)
 
     def wait_targets_up(self, jobs: Sequence[str] | None = None, timeout: float = 15.0, *,
                         addresses: Sequence[str] | None = None,
                         listening_since: float | None = None, after_load: bool = False) -> None:
-        """Wait until every target of ``jobs`` (default: all registered) is scraped with health
-        up; with ``addresses`` (``host:port``), only those targets (a stage's new canary), so
-        that a target registered for another stage a moment ago is not waited for. Free slots
-        (nothing listens there yet) are never waited for. With ``listening_since`` (unix
+        """Wait until every target of ``jobs`` (default: all registered) is scraped up; with
+        ``addresses`` (``host:port``) only those (a stage's new canary, not another stage's
+        target registered a moment ago); never free slots. With ``listening_since`` (unix
         time), a discovered target not scraped since then counts too."""
         with self._lock:
             self._sync()
@@ -583,11 +579,13 @@ class EmbeddedPrometheus(TargetRegistry):
         import httpx
 
         deadline = time.monotonic() + timeout
+        answered = False
         while True:
             state = {pair: "not discovered yet" for pair in wanted}
             with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
                 response = self.http.get(self.url + "/api/v1/targets", params={"state": "active"})
                 if response.status_code == 200:
+                    answered = True
                     for target in response.json()["data"]["activeTargets"]:
                         job = target["labels"].get("job", "")
                         pair = (job, urlsplit(target.get("scrapeUrl", "")).netloc)
@@ -597,6 +595,8 @@ class EmbeddedPrometheus(TargetRegistry):
                                 target.get("lastScrape")) < listening_since
                             state[pair] = "" if health == "up" or pending else (
                                 f"{health}: {target.get('lastError') or 'not scraped yet'}")
+            if after_load and (not self.running or (not answered and time.monotonic() >= deadline)):
+                return  # an outage, not a missed scrape: the evaluation finds it, errored
             if not self.running:
                 raise ProviderError(
                     f"the embedded Prometheus exited (log: {log_tail(self.log_path) if self.log_path else ''})",

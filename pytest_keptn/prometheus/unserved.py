@@ -114,6 +114,10 @@ def _hide(entries: list[dict[str, Any]], http: httpx.Client, url: str,
                 _delete(http, url, match, entry["since"], until)
                 if entry["until"] is not None:
                     entries.remove(entry)
+        except httpx.TransportError as exc:
+            # Prometheus does not answer (hung, gone): the rest would each wait a timeout too
+            problems.append(f"{match}: {exc or type(exc).__name__}")
+            break
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             problems.append(f"{match}: {exc}")
     return pending

@@ -87,6 +87,12 @@ def test(call: TaskCall) -> TaskResult:
         problem = call.hook.pytest_keptn_check_deployment(ctx=ctx, deployment=state.deployment)
         if problem:
             return "fail", f"{problem} ({summary})"
+        if load is not None:
+            # the load window may start before the canary's first scrape (wait_scraped): it
+            # was scraped up after all; checked after the deployer's check, which names a
+            # build that stopped during the load
+            ctx.targets.check_scraped([urlsplit(u).netloc for u in
+                                       (url, live_baseline.url(state.deployment)) if u])
     return "pass", summary
 
 
