@@ -31,7 +31,7 @@ from itertools import pairwise
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from delivery_project import STAGES, TAG, make_project
+from delivery_project import STAGES, TAG, make_project, stopping_all
 
 HERE = Path(__file__).resolve().parent
 
@@ -85,7 +85,7 @@ def main() -> None:
     floor: list[tuple[float, list[float]]] = []
     print(f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}; "
           f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp, stopping_all(Path(tmp)):
         n = 0
         for r in range(args.runs):
             order = ("plugin", "floor") if r % 2 == 0 else ("floor", "plugin")

@@ -49,6 +49,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from delivery_project import stopping_all
+
 REPO = Path(__file__).resolve().parent.parent
 PHASES = ("startup", "deployment", "scrape_wait", "load_overhead", "evaluation_prepare",
           "freshness_wait", "queries", "scoring", "release", "between_tasks", "teardown")
@@ -131,7 +133,7 @@ def main() -> None:
     warm: list[tuple[float, dict[str, float]]] = []
     print(f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}; "
           f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="bench-gate-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-gate-") as tmp, stopping_all(Path(tmp)):
         n = 0
         for r in range(args.runs):
             if not args.no_warm:

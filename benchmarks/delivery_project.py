@@ -6,7 +6,11 @@ same work by hand)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -14,6 +18,18 @@ STAGES = ("dev", "staging", "production")
 PROJECT = "pod-tato-head"
 SERVICE = "helloservice"
 TAG = "v0.1.1"
+
+
+@contextlib.contextmanager
+def stopping_all(base: Path) -> Iterator[None]:
+    """However a benchmark ends (an error, Ctrl-C), what its runs keep running (primaries, a
+    kept Prometheus) is stopped before the project folders below ``base`` are removed."""
+    try:
+        yield
+    finally:
+        for project in sorted(base.glob("p*")):
+            subprocess.run([sys.executable, "-m", "pytest_keptn", "stop", "--state-dir",
+                            "build/state"], cwd=project, capture_output=True, check=False)
 
 
 def shipyard() -> str:
