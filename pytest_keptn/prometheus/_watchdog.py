@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _ticks(pid: int) -> int | None:  # keep.start_ticks; a script run -I imports nothing of ours
+def _ticks(pid: int) -> int | None:  # processes.process_start_ticks; run -I: imports nothing of ours
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:

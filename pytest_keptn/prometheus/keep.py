@@ -13,16 +13,17 @@ time. Standard library only: the watchdog and the early spawn import nothing hea
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
 import shutil
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from pytest_keptn.system.files import file_lock
+from pytest_keptn.system.processes import alive, process_start_ticks
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -46,30 +47,9 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT[match.group(2) or "s"]
 
 
-def start_ticks(pid: int) -> int | None:
-    """The process' start time in clock ticks since boot (tells a reused pid apart)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2:].split()
-    return int(fields[19]) if len(fields) > 19 and fields[0] not in ("Z", "X") else None
-
-
-def alive(pid: int, ticks: int | None) -> bool:
-    now = start_ticks(pid)
-    return now is not None and (ticks is None or now == ticks)
-
-
-@contextlib.contextmanager
-def locked(workdir: Path) -> Iterator[None]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    with open(workdir / LOCK, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def locked(workdir: Path) -> contextlib.AbstractContextManager[None]:
+    """``kept.lock``: sessions, ``pytest_keptn stop`` and the watchdog in turn."""
+    return file_lock(workdir / LOCK)
 
 
 def _read(workdir: Path) -> dict[str, object] | None:
@@ -84,7 +64,7 @@ def join(folder: Path, pid: int) -> None:
     """Count session ``pid`` as using the Prometheus of ``folder``."""
     users = folder / "users"
     users.mkdir(exist_ok=True)
-    (users / str(pid)).write_text(str(start_ticks(pid) or ""))
+    (users / str(pid)).write_text(str(process_start_ticks(pid) or ""))
     (folder / "idle").touch()
 
 
@@ -100,7 +80,7 @@ def publish(workdir: Path, *, pid: int, port: int, folder: Path, key: str,
             keep_seconds: float) -> None:
     with locked(workdir):
         tmp = workdir / (RECORD + ".tmp")
-        tmp.write_text(json.dumps({"pid": pid, "ticks": start_ticks(pid), "port": port,
+        tmp.write_text(json.dumps({"pid": pid, "ticks": process_start_ticks(pid), "port": port,
                                    "folder": str(folder), "key": key, "keep": keep_seconds}))
         os.replace(tmp, workdir / RECORD)
 

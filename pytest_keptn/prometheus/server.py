@@ -32,7 +32,7 @@ from pytest_keptn.errors import ProviderError
 from pytest_keptn.model import TargetRegistry, TargetSlot
 from pytest_keptn.prometheus import keep, slots, unserved
 from pytest_keptn.system.files import atomic_write
-from pytest_keptn.system.processes import free_port, log_tail
+from pytest_keptn.system.processes import alive, free_port, log_tail
 
 if TYPE_CHECKING:
     import httpx
@@ -134,7 +134,7 @@ class EmbeddedPrometheus(TargetRegistry):
         if self._attached:
             return self.folder is not None
         if self._kept_pid is not None:
-            return keep.alive(self._kept_pid, self._kept_ticks)
+            return alive(self._kept_pid, self._kept_ticks)
         return self._proc is not None and self._proc.poll() is None
 
     @property

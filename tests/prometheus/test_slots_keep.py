@@ -23,6 +23,7 @@ import pytest
 from pytest_keptn.model import TargetSlot
 from pytest_keptn.prometheus import keep
 from pytest_keptn.prometheus.server import EmbeddedPrometheus, _job_file
+from pytest_keptn.system.processes import process_start_ticks
 
 pytestmark = pytest.mark.slow
 
@@ -229,7 +230,7 @@ def test_what_a_target_scraped_while_not_serving_its_job_is_hidden(
 
 
 def _alive(pid: int) -> bool:
-    return keep.start_ticks(pid) is not None
+    return process_start_ticks(pid) is not None
 
 
 _OWNER = """\
