@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pytest_keptn.model import Window
+from pytest_keptn.gate.events import cloud_event
 
 AUTOMATIC = "automatic"
 WAITING = "waiting"  # the task result of an approval that waits for a person
@@ -64,20 +64,8 @@ def approval_finished_event(
 ) -> dict[str, Any]:
     """An ``sh.keptn.event.approval.finished`` CloudEvent, as the bridge sends it for a
     person's answer, with who answered and the build in its labels."""
-    event: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": "pytest-keptn",
-        "type": APPROVAL_FINISHED,
-        "time": Window.keptn_time(time),
-        "datacontenttype": "application/json",
-        "shkeptncontext": shkeptncontext or event_id,
-    }
-    if triggeredid:
-        event["triggeredid"] = triggeredid
-    event["data"] = {
+    return cloud_event(APPROVAL_FINISHED, {
         "project": project, "stage": stage, "service": service,
         "labels": {"approver": who, "image": image, "tag": tag},
         "status": "succeeded", "result": result, "message": message,
-    }
-    return event
+    }, event_id=event_id, time=time, shkeptncontext=shkeptncontext, triggeredid=triggeredid)

@@ -16,6 +16,25 @@ EVALUATION_FINISHED = "sh.keptn.event.evaluation.finished"
 SOURCE = "pytest-keptn"
 
 
+def cloud_event(event_type: str, data: dict[str, Any], *, event_id: str, time: datetime,
+                shkeptncontext: str | None = None, triggeredid: str | None = None) -> dict[str, Any]:
+    """A Keptn CloudEvent 1.0 envelope: ``shkeptncontext`` defaults to the event's own id, and
+    ``triggeredid`` is left out when there is none."""
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": SOURCE,
+        "type": event_type,
+        "time": Window.keptn_time(time),
+        "datacontenttype": "application/json",
+        "shkeptncontext": shkeptncontext or event_id,
+    }
+    if triggeredid:
+        event["triggeredid"] = triggeredid
+    event["data"] = data
+    return event
+
+
 def evaluation_finished_event(
     data: Mapping[str, Any],
     *,
@@ -32,23 +51,12 @@ def evaluation_finished_event(
     ``triggeredid``: the sequence run the event belongs to. ``image``/``tag``: the build, put
     into ``labels`` and Keptn's ``configurationChange`` so each event says what it evaluated.
     """
-    event: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": SOURCE,
-        "type": EVALUATION_FINISHED,
-        "time": Window.keptn_time(time),
-        "datacontenttype": "application/json",
-        "shkeptncontext": shkeptncontext or event_id,
-    }
-    if triggeredid:
-        event["triggeredid"] = triggeredid
     body = dict(data)
     if image or tag:
         body["labels"] = {**(body.get("labels") or {}), "image": image, "tag": tag}
         body["configurationChange"] = {"values": {"image": f"{image}:{tag}" if tag else image}}
-    event["data"] = body
-    return event
+    return cloud_event(EVALUATION_FINISHED, body, event_id=event_id, time=time,
+                       shkeptncontext=shkeptncontext, triggeredid=triggeredid)
 
 
 def build_of(data: Mapping[str, Any]) -> tuple[str, str]:
