@@ -134,6 +134,19 @@ keptn_events = build/events
 keptn_state_dir = build/state
 """
 
+def hardening_stage(evaluation: str = "- name: evaluation", *, test: bool = True,
+                    before_release: str = "") -> str:
+    """The stage hardening as a ``Project.write_shipyard`` list item: one sequence, delivery, of
+    a blue/green deployment, the test task (unless ``test`` is false), ``evaluation``, the
+    ``before_release`` tasks and the release (tasks as YAML list items, unindented)."""
+    tasks = ["- name: deployment\n  properties: {deploymentstrategy: blue_green_service}"]
+    if test:
+        tasks.append("- name: test")
+    tasks += [evaluation, *([before_release] if before_release else []), "- name: release"]
+    body = "\n".join("        " + line for task in tasks for line in task.splitlines())
+    return f"- name: hardening\n  sequences:\n    - name: delivery\n      tasks:\n{body}\n"
+
+
 GOOD = {"response_time": 0.5, "throughput": 100, "goroutines": 10}
 WARN = {"response_time": 1.5, "throughput": 100, "goroutines": 10}  # 2.5/3 = 83% -> warning
 BAD = {"response_time": 3, "throughput": 5, "goroutines": 500}

@@ -12,32 +12,11 @@ from typing import Any
 import pytest
 
 from pytest_keptn.gate.history import History
-from tests.plugin.conftest import Project
+from tests.plugin.conftest import Project, hardening_stage
 
-APPROVAL_BEFORE_RELEASE = """\
-- name: hardening
-  sequences:
-    - name: delivery
-      tasks:
-        - name: deployment
-          properties: {deploymentstrategy: blue_green_service}
-        - name: test
-        - name: evaluation
-        - name: approval
-          properties: %s
-        - name: release
-"""
+APPROVAL_BEFORE_RELEASE = hardening_stage(before_release="- name: approval\n  properties: %s")
 
-PRODUCTION_APPROVAL_FIRST = """\
-- name: hardening
-  sequences:
-    - name: delivery
-      tasks:
-        - name: deployment
-          properties: {deploymentstrategy: blue_green_service}
-        - name: test
-        - name: evaluation
-        - name: release
+PRODUCTION_APPROVAL_FIRST = hardening_stage() + """\
 - name: production
   sequences:
     - name: delivery

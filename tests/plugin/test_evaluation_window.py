@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_keptn.gate.history import History
-from tests.plugin.conftest import FAKES, Project
+from tests.plugin.conftest import FAKES, Project, hardening_stage
 
 RECORD_WINDOWS = '''
 
@@ -36,21 +36,6 @@ def pytest_keptn_get_sli(ctx, indicators, window, deployment, load):
 '''
 
 
-def _shipyard(evaluation: str, *, test: bool = True) -> str:
-    tasks = ["- name: deployment\n  properties: {deploymentstrategy: blue_green_service}"]
-    if test:
-        tasks.append("- name: test")
-    tasks += [evaluation, "- name: release"]
-    body = "\n".join("        " + line for task in tasks for line in task.splitlines())
-    return f"""\
-- name: hardening
-  sequences:
-    - name: delivery
-      tasks:
-{body}
-"""
-
-
 @pytest.fixture
 def windows(project: Project) -> Project:
     (project.path / "conftest.py").write_text(FAKES + RECORD_WINDOWS)
@@ -62,7 +47,7 @@ def _when(text: str) -> datetime:
 
 
 def test_the_evaluation_timeframe_wins_over_the_test_window(windows: Project) -> None:
-    windows.write_shipyard(_shipyard("- name: evaluation\n  properties: {timeframe: 2m}"))
+    windows.write_shipyard(hardening_stage("- name: evaluation\n  properties: {timeframe: 2m}"))
     result = windows.run("--keptn-stage=hardening", "--keptn-tag=v1", "--html=report.html",
                          "--self-contained-html")
     out = result.stdout.str()
@@ -83,7 +68,7 @@ def test_the_evaluation_timeframe_wins_over_the_test_window(windows: Project) ->
 
 
 def test_start_and_end_properties_are_the_window(windows: Project) -> None:
-    windows.write_shipyard(_shipyard(
+    windows.write_shipyard(hardening_stage(
         "- name: evaluation\n  properties: {start: '2026-01-02T10:00:00.000Z', "
         "end: '2026-01-02T10:05:00.000Z'}"))
     result = windows.run("--keptn-stage=hardening", "--keptn-tag=v1")
@@ -93,7 +78,7 @@ def test_start_and_end_properties_are_the_window(windows: Project) -> None:
 
 
 def test_without_the_properties_the_test_window_is_used(windows: Project) -> None:
-    windows.write_shipyard(_shipyard("- name: evaluation"))
+    windows.write_shipyard(hardening_stage("- name: evaluation"))
     result = windows.run("--keptn-stage=hardening", "--keptn-tag=v1")
     assert result.ret == 0, result.stdout.str()
     (load,) = windows.calls("load")
@@ -105,7 +90,7 @@ def test_without_the_properties_the_test_window_is_used(windows: Project) -> Non
 @pytest.mark.parametrize("compat", [(), ("--keptn-compat=0.8.7",)])
 def test_no_test_task_and_no_timeframe_fails_the_evaluation_as_keptn(
         windows: Project, compat: tuple[str, ...]) -> None:
-    windows.write_shipyard(_shipyard("- name: evaluation", test=False))
+    windows.write_shipyard(hardening_stage("- name: evaluation", test=False))
     result = windows.run("--keptn-stage=hardening", "--keptn-tag=v1", *compat)
     out = result.stdout.str()
     assert result.ret == 1, out
@@ -116,7 +101,7 @@ def test_no_test_task_and_no_timeframe_fails_the_evaluation_as_keptn(
 
 
 def test_a_bad_timeframe_property_is_a_usage_error_naming_the_task(windows: Project) -> None:
-    windows.write_shipyard(_shipyard("- name: evaluation\n  properties: {timeframe: 2 minutes}"))
+    windows.write_shipyard(hardening_stage("- name: evaluation\n  properties: {timeframe: 2 minutes}"))
     result = windows.run("--keptn-stage=hardening", "--keptn-tag=v1")
     err = result.stderr.str() + result.stdout.str()
     assert result.ret == 4, err
@@ -160,7 +145,7 @@ def test_duration_seconds_is_the_timeframe(prometheus: str, project: Project) ->
                                                             "def _not_a_hook("))
     project.write("keptn/hardening/svc/slo.yaml", POINTS_SLO)
     project.write("keptn/hardening/svc/prometheus/sli.yaml", PROMQL_SLI)
-    project.write_shipyard(_shipyard("- name: evaluation\n  properties: {timeframe: 2m}"))
+    project.write_shipyard(hardening_stage("- name: evaluation\n  properties: {timeframe: 2m}"))
     result = project.run("--keptn-stage=hardening", "--keptn-tag=v1",
                          f"--keptn-prometheus-url={prometheus}", "--junitxml=junit.xml")
     out = result.stdout.str()

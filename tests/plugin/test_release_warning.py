@@ -9,18 +9,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_keptn.gate.history import History
-from tests.plugin.conftest import Project
+from tests.plugin.conftest import Project, hardening_stage
 
-SELECTORS = """\
-- name: hardening
-  sequences:
-    - name: delivery
-      tasks:
-        - name: deployment
-          properties: {deploymentstrategy: blue_green_service}
-        - name: test
-        - name: evaluation
-        - name: release
+SELECTORS = hardening_stage() + """\
 - name: production
   sequences:
     - name: on-pass

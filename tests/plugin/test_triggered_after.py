@@ -9,7 +9,7 @@ import signal
 from datetime import datetime
 
 from tests.faults.runs import Run
-from tests.plugin.conftest import FAKES, Project
+from tests.plugin.conftest import FAKES, Project, hardening_stage
 
 TIMED = FAKES + '''
 
@@ -26,18 +26,7 @@ def pytest_keptn_get_sli(ctx, indicators, window, deployment, load):
             for n in indicators if n in values]
 '''
 
-SHIPYARD = """\
-- name: hardening
-  sequences:
-    - name: delivery
-      tasks:
-        - name: deployment
-          properties: {deploymentstrategy: blue_green_service}
-        - name: test
-        - name: evaluation
-          triggeredAfter: "%s"
-        - name: release
-"""
+SHIPYARD = hardening_stage('- name: evaluation\n  triggeredAfter: "%s"')
 
 
 def _at(entry: dict[str, object]) -> datetime:
