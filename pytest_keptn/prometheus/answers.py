@@ -1,12 +1,12 @@
 """Reading Prometheus' answers: one sample into an SLIResult, Keptn 0.8.7's reading of it,
-the label text of a series, an outage as a typed error, and the freshness query."""
+the label text of a series and an outage as a typed error."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 
 import httpx
@@ -17,18 +17,6 @@ from pytest_keptn.model import COMPAT_087, SLIResult, SLIStatus
 
 def promql_string(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid double-quoted PromQL literal
-
-
-def freshness_query(jobs: Sequence[str]) -> str:
-    """One series per job: the time of the newest ``up`` sample of its target scraped least
-    recently among those that are up (every target that serves data must have a sample at or
-    after the window's end, not just one of them: an empty target slot, ``up`` 0, is scraped at
-    its own phase); for a job with no target up, the newest ``up`` sample of any."""
-    pattern = "|".join(regex_literal(j) for j in sorted(set(jobs)))
-    up = f"up{{job=~{promql_string(pattern)}}}"
-    # timestamp() of a selector gives the samples' own times; of a comparison, the evaluation
-    # time: so the filter is an ``and``, after timestamp()
-    return f"min by (job) (timestamp({up}) and {up} == 1) or max by (job) (timestamp({up}))"
 
 
 def regex_literal(text: str) -> str:

@@ -29,7 +29,6 @@ from pytest_keptn.model import COMPAT_087, SLIResult, SLIStatus
 from pytest_keptn.prometheus.answers import (
     PrometheusOutage,
     compat_087,
-    freshness_query,
     is_prom_timeout,
     sample,
     series_labels,
@@ -46,7 +45,6 @@ from pytest_keptn.prometheus.auth import (
 
 _BACKOFF = 0.2  # seconds before the first retry; doubles per retry
 _MAX_BODY = 300  # characters of a non-JSON error body kept in a message
-_FRESH_POLL = 0.05  # the freshness wait is on every stage's critical path
 
 
 # Indicators per batched query (see PrometheusClient.query_many) and the label that tells them apart.
@@ -533,78 +531,14 @@ class PrometheusClient:
                 self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="keptn-sli")
             return self._pool
 
-    def wait_fresh(self, jobs: Sequence[str], after: datetime, timeout: float) -> None:
-        """Wait until every job in ``jobs`` that Prometheus scrapes has an ``up`` sample at or
-        after ``after``.
+    def wait_fresh(self, jobs: Sequence[str], after: datetime, timeout: float,
+                   interval: float | None = None) -> None:
+        """Wait until Prometheus holds every sample of ``jobs`` at or before ``after``
+        (:func:`pytest_keptn.prometheus.freshness.wait`: ``interval`` is the scrape interval
+        when it is known, which lets most waits end before the next scrape)."""
+        from pytest_keptn.prometheus import freshness
 
-        One series per job (:func:`freshness_query`: the least recent of its up targets' newest
-        ``up`` samples, which Prometheus and VictoriaMetrics both answer with the samples' own
-        times; ``timestamp(a or b)`` gives the evaluation time instead), each checked. A job with no ``up`` series at all is not
-        scraped, so there is nothing to wait for. Raises :class:`PrometheusOutage` at once when
-        Prometheus is unreachable or refuses the credentials, and :class:`ProviderError` naming
-        the jobs that are not scraped or have no fresh sample within ``timeout``.
-        """
-        wanted = sorted(set(jobs))
-        if not wanted:
-            return
-        threshold = after.timestamp() if after.tzinfo else after.replace(tzinfo=UTC).timestamp()
-        promql = freshness_query(wanted)
-        deadline = time.monotonic() + timeout
-        last: dict[str, float] | None = None
-        problem = ""
-        while True:
-            remaining = deadline - time.monotonic()
-            res = self._fresh_once(promql, min(self.timeout, max(remaining, 0.5)))
-            if isinstance(res, str):
-                problem = res
-            else:
-                problem, last = "", res
-                if all(t >= threshold for j, t in res.items() if j in wanted):
-                    break
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(min(_FRESH_POLL, max(0.0, deadline - time.monotonic())))
-        answer = last or {}
-        unscraped = [j for j in wanted if j not in answer] if last is not None else []
-        stale = [j for j in wanted if j in answer and answer[j] < threshold] if last is not None \
-            else wanted
-        if not unscraped and not stale:
-            return
-        parts = []
-        if stale:
-            seen = "; ".join(
-                f"{j}: latest {datetime.fromtimestamp(answer[j], UTC).isoformat()}" if j in answer
-                else f"{j}: no samples" for j in stale
-            )
-            parts.append(f"no samples at or after {after.astimezone(UTC).isoformat()} for job(s) "
-                         f"{', '.join(stale)} within {timeout:g}s [{seen}]"
-                         + (f" ({problem})" if problem else ""))
-        if unscraped:
-            parts.append(f"no up series for job(s) {', '.join(unscraped)}: Prometheus does not "
-                         "scrape them (check the job names in the queries)")
-        raise ProviderError("; ".join(parts), field="freshness")
-
-    def _fresh_once(self, promql: str, timeout: float) -> dict[str, float] | str:
-        """Each job's newest ``up`` sample time, or what went wrong; raises
-        :class:`PrometheusOutage` when waiting longer cannot help."""
-        data = {"query": promql, "time": _unix(datetime.now(UTC))}
-        try:
-            response = self.post("/api/v1/query", data, time.monotonic() + timeout)
-        except httpx.TimeoutException:
-            return f"no answer within {timeout:g}s"
-        except httpx.TransportError as exc:
-            raise self.outage(exc) from None
-        if response.status_code in (401, 403):
-            raise self.outage(response)
-        if response.status_code != 200:
-            return f"HTTP {response.status_code}"
-        try:
-            result = response.json()["data"]["result"]
-            return {
-                str(r["metric"].get("job", "")): float(r["value"][1]) for r in result
-            }
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
-            return "malformed answer"
+        freshness.wait(self, jobs, after, timeout, interval)
 
     def outage(self, cause: Exception | httpx.Response) -> PrometheusOutage:
         """The typed error for a Prometheus that cannot be asked: ``cause`` is the transport

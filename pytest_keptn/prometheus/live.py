@@ -18,7 +18,7 @@ from pytest_keptn.errors import KeptnError, ProviderError
 from pytest_keptn.gate.live import LiveBaseline, LiveSamples, Samples
 from pytest_keptn.model import StageContext, Window
 from pytest_keptn.prometheus.client import client_from_settings
-from pytest_keptn.prometheus.provider import indicator_query, jobs_in
+from pytest_keptn.prometheus.provider import indicator_query, jobs_in, known_interval
 
 
 def baseline_query(promql: str, canary_job: str, baseline_job: str) -> str | None:
@@ -67,7 +67,8 @@ def live_samples(ctx: StageContext, indicators: Sequence[str], window: Window) -
     out: dict[str, LiveSamples] = {}
     with client:
         try:
-            client.wait_fresh([baseline_job], window.end, float(settings.freshness_timeout))
+            client.wait_fresh([baseline_job], window.end, float(settings.freshness_timeout),
+                              known_interval(settings))
         except ProviderError as exc:
             return LiveBaseline(missing={**missing, **{n: str(exc) for n in queries}})
         ctx.targets.hide_unserved([canary_job, baseline_job])  # the point queries say a failure

@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -143,7 +143,8 @@ class PrometheusSLIProvider:
             if jobs:
                 ctx.say(f"waiting for samples of {', '.join(jobs)} at {Window.keptn_time(window.end)}")
                 try:
-                    client.wait_fresh(jobs, window.end, float(settings.freshness_timeout))
+                    client.wait_fresh(jobs, window.end, float(settings.freshness_timeout),
+                                      known_interval(settings))
                 except PrometheusOutage as exc:
                     # unreachable or refusing the credentials: every query would say the same
                     ctx.say(f"freshness wait ended: {exc.message}")
@@ -189,3 +190,12 @@ def _explain_empty_ratios(
                 "--keptn-compat=0.8.7, which counts an empty result as 0 like Keptn: "
                 f"{fetched[name].query}"))
     return explained
+
+
+def known_interval(settings: Any) -> float | None:
+    """The scrape interval of the Prometheus the queries go to, when the plugin configured it
+    (the embedded one); a Prometheus of your own (``--keptn-prometheus-url``) scrapes at
+    intervals only its configuration knows."""
+    if getattr(settings, "prometheus_url", None):
+        return None
+    return float(getattr(settings, "scrape_interval", 1.0) or 1.0)
