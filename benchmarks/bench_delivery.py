@@ -11,7 +11,12 @@ goes first. Wall times are taken from outside, process start to exit.
   previous stage's "sequence delivery finished" to its own, median over stages 2-3 and runs
   (goal <= 1.2);
 * ``floor_delivery_overhead_seconds``: the floor's wall minus 3 x load;
-* ``delivery_over_floor``: the plugin's overhead over the floor's (goal <= 1.0).
+* ``delivery_over_floor``: the plugin's overhead over the floor's (goal <= 1.0);
+* ``schedule_floor_*``, ``delivery_over_schedule_floor``: the same against a floor that also
+  uses the plugin's freshness rule (``floor_delivery.py --freshness=schedule``: it stops
+  waiting once each target's next scrape is due after the window's end, instead of waiting
+  for a sample after it), so that what the plugin gained by that rule is not counted as a
+  gain over the floor.
 
 Runs with ``-p no:hypothesispytest`` (a dev-only plugin of this repository, see
 bench_gate_overhead.py). Usage: ``python benchmarks/bench_delivery.py [--runs 3] [--load 10]``
@@ -65,9 +70,10 @@ def plugin_run(project: Path, load: float) -> tuple[float, list[float]]:
     return total, finished
 
 
-def floor_run(project: Path, load: float) -> tuple[float, list[float]]:
+def floor_run(project: Path, load: float, freshness: str = "sample"
+              ) -> tuple[float, list[float]]:
     total, lines, code = timed([sys.executable, str(HERE / "floor_delivery.py"), str(project),
-                                "--load", f"{load:g}"], project)
+                                "--load", f"{load:g}", "--freshness", freshness], project)
     if code != 0:
         raise SystemExit("the floor failed:\n" + "\n".join(t for _, t in lines[-20:]))
     finished = [float(m.group(1)) for _, text in lines
@@ -81,38 +87,39 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=10.0)
     args = parser.parse_args()
     load = args.load
-    plugin: list[tuple[float, list[float]]] = []
-    floor: list[tuple[float, list[float]]] = []
+    runs: dict[str, list[tuple[float, list[float]]]] = {"plugin": [], "floor": [],
+                                                         "schedule_floor": []}
     print(f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}; "
           f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp, stopping_all(Path(tmp)):
         n = 0
+        variants = list(runs)
         for r in range(args.runs):
-            order = ("plugin", "floor") if r % 2 == 0 else ("floor", "plugin")
-            for which in order:
+            for which in variants[r % 3:] + variants[:r % 3]:  # each goes first once in 3
                 n += 1
                 project = make_project(Path(tmp), n, load)
                 if which == "plugin":
                     total, finished = plugin_run(project, load)
-                    plugin.append((total, finished))
                 else:
-                    total, finished = floor_run(project, load)
-                    floor.append((total, finished))
+                    total, finished = floor_run(
+                        project, load, "schedule" if which == "schedule_floor" else "sample")
+                runs[which].append((total, finished))
                 stages = [b - a - load for a, b in pairwise(finished)]
                 print(f"run {r + 1} {which}: wall {total:.2f}s, overhead {total - 3 * load:.2f}s, "
                       f"later stages " + ", ".join(f"{s:.2f}s" for s in stages)
                       + f" (load {os.getloadavg()[0]:.2f})", flush=True)
     med = statistics.median
-    overhead = med(t for t, _ in plugin) - 3 * load
-    floor_overhead = med(t for t, _ in floor) - 3 * load
-    extra = med(b - a - load for _, f in plugin for a, b in pairwise(f))
-    floor_extra = med(b - a - load for _, f in floor for a, b in pairwise(f))
-    print(f"RESULT delivery_overhead_seconds={overhead:.3f}")
-    print(f"RESULT extra_stage_overhead_seconds={extra:.3f}")
-    print(f"RESULT floor_delivery_overhead_seconds={floor_overhead:.3f}")
-    print(f"RESULT floor_extra_stage_overhead_seconds={floor_extra:.3f}")
-    print(f"RESULT delivery_over_floor={overhead / floor_overhead:.3f}")
-
+    overhead = {k: med(t for t, _ in v) - 3 * load for k, v in runs.items()}
+    extra = {k: med(b - a - load for _, f in v for a, b in pairwise(f)) for k, v in runs.items()}
+    print(f"RESULT delivery_overhead_seconds={overhead['plugin']:.3f}")
+    print(f"RESULT extra_stage_overhead_seconds={extra['plugin']:.3f}")
+    print(f"RESULT floor_delivery_overhead_seconds={overhead['floor']:.3f}")
+    print(f"RESULT floor_extra_stage_overhead_seconds={extra['floor']:.3f}")
+    print(f"RESULT delivery_over_floor={overhead['plugin'] / overhead['floor']:.3f}")
+    print(f"RESULT schedule_floor_delivery_overhead_seconds={overhead['schedule_floor']:.3f}")
+    print(f"RESULT schedule_floor_extra_stage_overhead_seconds={extra['schedule_floor']:.3f}")
+    print(f"RESULT delivery_over_schedule_floor="
+          f"{overhead['plugin'] / overhead['schedule_floor']:.3f}")
 
 if __name__ == "__main__":
     main()

@@ -6,11 +6,13 @@ stage waits for discovery but the first, for Prometheus' first tick), then per s
 the canary and Locust at once (Locust's start-up hidden in the waits; it holds its load until
 told to go), waits for the canary's health and its target's discovery (not its first scrape:
 see below), lets the load run, checks the target was scraped up, waits for a sample after the
-window's end (polling every 50 ms), asks the stage's four SLI queries over
+window's end (polling every 50 ms; with ``--freshness=schedule``, by the plugin's rule in
+``pytest_keptn/prometheus/freshness.py`` instead: until each target's next scrape is due after
+the end), asks the stage's four SLI queries over
 one HTTP client, scores them against the SLO's fixed criteria, and "releases" (the canary stays
 as the primary). Prints per-stage finish times and the wall time as ``FLOOR`` lines.
 
-Usage: ``python benchmarks/floor_delivery.py PROJECT_DIR [--load 10]`` (a project made by
+Usage: ``python benchmarks/floor_delivery.py PROJECT_DIR [--load 10] [--freshness sample]`` (a project made by
 ``delivery_project.make_project``).
 """
 
@@ -35,6 +37,8 @@ import httpx  # noqa: E402  (after T0: the import is part of the floor's cost)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from delivery_project import PROJECT, SERVICE, STAGES, TAG  # noqa: E402
+
+from pytest_keptn.prometheus.freshness import read_schedules, schedule_query  # noqa: E402
 
 GO_LOCUSTFILE = """\
 import os, time
@@ -80,6 +84,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("project", type=Path)
     parser.add_argument("--load", type=float, default=10.0)
+    parser.add_argument("--freshness", choices=("sample", "schedule"), default="sample",
+                        help="wait for a sample at or after the window's end (the floor issue 17 "
+                             "set), or the plugin's rule since: until each target's next scrape "
+                             "is due after the end")
     args = parser.parse_args()
     project: Path = args.project.resolve()
     work = Path(tempfile.mkdtemp(prefix="floor-"))
@@ -141,12 +149,22 @@ def main() -> None:
             locust.wait()
             end = start + args.load
             poll(f"{stage} scraped up", lambda: scraped(up=True), timeout=5.0)
-            fresh = f'max by (job) (timestamp(up{{job=~"{canary}|{traffic}"}}))'
+            if args.freshness == "schedule":
+                # the plugin's rule (prometheus/freshness.py): each target has a sample at or
+                # after the end, or its next scrape is due after it
+                fresh = schedule_query([canary, traffic], 1.0)
 
-            def is_fresh(fresh: str = fresh, end: float = end) -> bool:
-                result = http.post(prom + "/api/v1/query", data={"query": fresh}).json()
-                stamps = [float(r["value"][1]) for r in result["data"]["result"]]
-                return len(stamps) == 2 and min(stamps) >= end
+                def is_fresh(fresh: str = fresh, end: float = end) -> bool:
+                    result = http.post(prom + "/api/v1/query", data={"query": fresh}).json()
+                    jobs = read_schedules(result["data"]["result"], end, 1.0)
+                    return len(jobs) == 2 and all(ok for _, ok in jobs.values())
+            else:  # a sample at or after the end for both jobs
+                fresh = f'max by (job) (timestamp(up{{job=~"{canary}|{traffic}"}}))'
+
+                def is_fresh(fresh: str = fresh, end: float = end) -> bool:
+                    result = http.post(prom + "/api/v1/query", data={"query": fresh}).json()
+                    stamps = [float(r["value"][1]) for r in result["data"]["result"]]
+                    return len(stamps) == 2 and min(stamps) >= end
 
             poll(f"{stage} fresh samples", is_fresh)
             d = max(1, round(end - start))

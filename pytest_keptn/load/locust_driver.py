@@ -129,7 +129,7 @@ class LocustDriver:
         if ctx.settings.locust_workers or ctx.settings.locust_master_bind:
             return  # a master with workers is started as it always was
         if ctx.resource("locust/locustfile.py") is not None:
-            prestart(ctx.processes)
+            prestart(ctx.processes, ctx.stage)
 
     @pytest.hookimpl(trylast=True)
     def pytest_keptn_run_load(
@@ -196,7 +196,7 @@ def run_locust(
         err = open(log, "ab")
     except OSError as exc:  # a full or read-only state folder
         raise LoadError(f"cannot write the Locust log: {exc.strerror or exc}", file=str(log)) from None
-    spare = _take_spare(ctx.processes)
+    spare = _take_spare(ctx.processes, ctx.stage)
     if spare is not None:  # Locust is imported already (prestart)
         err.close()
         child, tag = spare
@@ -311,17 +311,18 @@ def run_locust(
     return load
 
 
-# at most one prestarted runner, with the registry of the session that owns it
-_SPARE: list[tuple[ProcessRegistry, subprocess.Popen[str], str]] = []
+# prestarted runners: the registry of the session that owns each, and the stage it is for
+_SPARE: list[tuple[ProcessRegistry, subprocess.Popen[str], str, str]] = []
 
 
-def prestart(processes: ProcessRegistry) -> None:
-    """Start a spare Locust runner that imports Locust now (0.6-1.5 s) and takes its run's
-    arguments when a test task starts: a later stage has no discovery wait left to hide
-    Locust's start-up in (issue 17). Stopped with the session's processes if unused."""
-    if _SPARE and _SPARE[0][1].poll() is None:
+def prestart(processes: ProcessRegistry, stage: str = "") -> None:
+    """Start a spare Locust runner for ``stage`` that imports Locust now (0.4-1.5 s) and takes
+    its run's arguments when the stage's test task starts: a later stage has no discovery
+    wait left to hide Locust's start-up in (issue 17). Stopped with the session's processes
+    if unused."""
+    if any(owner is processes and for_stage == stage and child.poll() is None
+           for owner, child, _, for_stage in _SPARE):
         return
-    _SPARE.clear()
     tag = procs.new_tag()
     try:
         child = subprocess.Popen(
@@ -331,17 +332,24 @@ def prestart(processes: ProcessRegistry) -> None:
     except OSError:
         return  # the test task starts its runner itself
     processes.track(procs.Started(child.pid, "load", tag=tag))
-    _SPARE.append((processes, child, tag))
+    _SPARE.append((processes, child, tag, stage))
 
 
-def _take_spare(processes: ProcessRegistry) -> tuple[subprocess.Popen[str], str] | None:
-    while _SPARE:
-        owner, child, tag = _SPARE.pop()
-        if owner is processes and child.poll() is None:
-            return child, tag
-        owner.forget(child.pid)
-        procs.stop_pid(child.pid, timeout=2.0, tag=tag)
-    return None
+def _take_spare(processes: ProcessRegistry, stage: str
+                ) -> tuple[subprocess.Popen[str], str] | None:
+    """This session's runner prestarted for ``stage``, else its oldest one; another session's
+    runners and dead ones are stopped."""
+    for spare in list(_SPARE):
+        owner, child, tag, _ = spare
+        if owner is not processes or child.poll() is not None:
+            _SPARE.remove(spare)
+            owner.forget(child.pid)
+            procs.stop_pid(child.pid, timeout=2.0, tag=tag)
+    if not _SPARE:
+        return None
+    taken = next((sp for sp in _SPARE if sp[3] == stage), _SPARE[0])
+    _SPARE.remove(taken)
+    return taken[1], taken[2]
 
 
 def _wait_for_scrapes(ctx: StageContext, url: str, baseline_url: str | None) -> None:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from pytest_keptn.spec.shipyard import Sequence, Task
 
 TEST_TASKS = ("test",)
+# stages whose load driver gets ready ahead (a spare Locust runner each: ~45 MB, idle)
+LOADS_AHEAD = 3
 EVALUATION = "evaluation"
 # Keptn task name -> its executor; any other task name is skipped with a message
 TASKS: dict[str, Callable[[TaskCall], TaskResult]] = {
@@ -347,19 +349,25 @@ class Pipeline:
         )
 
     def prepare_load(self, stages: list[str]) -> None:
-        """The first of ``stages`` with a test task will probably run its load soon: its load
+        """The next few of ``stages`` with a test task will probably run their load: their load
         driver gets ready meanwhile (``pytest_keptn_prepare_load``; the Locust driver imports
-        Locust in a spare runner), so its start-up is off the critical path."""
+        Locust in a spare runner per stage), so its start-up is off the critical path. Called
+        when the embedded Prometheus starts (its first discovery tick hides the imports) and
+        after each test task, for the stages after it; a driver ready for a stage already
+        does nothing."""
         if self.evaluation_only or self.settings.deployer == "none":
             return
+        ahead = 0
         for stage in stages:
+            if ahead == LOADS_AHEAD:
+                return
             if any(t.name in TEST_TASKS for seq in self.plan.stages[stage].stage.sequences
                    for t in seq.tasks):
+                ahead += 1
                 try:  # a planning context: asks nothing of Prometheus
                     self.hook.pytest_keptn_prepare_load(ctx=self.planning_context(stage))
                 except Exception:  # only a head start: the test task starts its driver anyway
                     pass
-                return
 
     def _run_task(self, stage: str, task: Task, state: SequenceState) -> TaskOutcome:
         started = time.monotonic()
