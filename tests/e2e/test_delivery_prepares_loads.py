@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "example_project"
-STAGES = ("dev", "staging", "production")
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from delivery_project import make_project  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,36 +37,16 @@ def pytest_keptn_deploy(ctx, properties):
 '''
 
 
-def _shipyard() -> str:
-    lines = ['apiVersion: "spec.keptn.sh/0.2.0"', 'kind: "Shipyard"',
-             'metadata: {name: "shipyard-sockshop"}', "spec:", "  stages:"]
-    previous = None
-    for stage in STAGES:
-        lines += [f'    - name: "{stage}"', "      sequences:", '        - name: "delivery"']
-        if previous:
-            lines += ["          triggeredOn:", f'            - event: "{previous}.delivery.finished"']
-        lines += ["          tasks:",
-                  '            - {name: "deployment", properties: {deploymentstrategy: "blue_green_service"}}',
-                  '            - {name: "test", properties: {teststrategy: "performance"}}',
-                  '            - {name: "evaluation"}', '            - {name: "release"}']
-        previous = stage
-    return "\n".join(lines) + "\n"
-
-
 def test_each_later_stage_gets_its_load_driver_ready_ahead(tmp_path: Path) -> None:
-    project = tmp_path / "p"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("build", "__pycache__"))
-    keptn = project / "keptn"
-    for stage in STAGES:
-        shutil.copytree(keptn / "hardening" / "helloservice", keptn / stage / "helloservice")
-    shutil.rmtree(keptn / "hardening")
-    (keptn / "shipyard.yaml").write_text(_shipyard())
+    # the project the delivery benchmarks run: dev, staging, production, each triggered by
+    # the one before; 2 s of load each
+    project = make_project(tmp_path, 1, 2)
     (project / "conftest.py").write_text(RECORDER)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GITHUB_"))}
     try:
         run = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--keptn-stage=all",
-             "--keptn-tag=v0.1.1", "--keptn-locust-run-time=2s"],
+             "--keptn-tag=v0.1.1"],
             cwd=project, env=env, capture_output=True, text=True, timeout=180, check=False)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
         calls = (project / "prepared.txt").read_text().split("\n")[:-1]
