@@ -222,6 +222,7 @@ class EmbeddedPrometheus(TargetRegistry):
         if self._proc is None:
             raise ProviderError("the embedded Prometheus is not started")
         last_error = ""
+        rc: int | None = None
         for _attempt in range(3):  # the free port may be taken between check and use
             if self._wait_ready(self._began + timeout):
                 self.start_to_ready_seconds = time.monotonic() - self._began
@@ -234,11 +235,10 @@ class EmbeddedPrometheus(TargetRegistry):
                 break
             self._popen()
         self.stop()
-        raise ProviderError(
-            f"the embedded Prometheus did not become ready within {timeout:g}s"
-            f" (log {self.log_path}: {last_error or 'empty'})",
-            field="prometheus",
-        )
+        what = (f"exited with code {rc} before it was ready" if rc is not None
+                else f"did not become ready within {timeout:g}s")
+        raise ProviderError(f"the embedded Prometheus {what} (log {self.log_path}: "
+                            f"{last_error or 'empty'})", field="prometheus")
 
     def _watch(self) -> None:
         """A watchdog process that stops Prometheus and removes its folder if this process
