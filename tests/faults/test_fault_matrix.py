@@ -58,6 +58,26 @@ BROKEN_LOCUSTFILE = """\
 raise RuntimeError("locustfile broken on purpose")
 """
 
+# The harness's barrier before the evaluation asks Prometheus anything (``Project.run(gate=
+# True)``): the cases that break Prometheus during the evaluation do it at "evaluation started",
+# then open the gate. Without it the evaluation may be over before the signal lands: its
+# freshness wait usually ends at once.
+GATE_CONFTEST = """\
+import os
+import time
+
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_keptn_get_sli(ctx):
+    gate = os.environ.get("KEPTN_FAULT_GATE")
+    deadline = time.monotonic() + 60
+    while gate and not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield
+"""
+
 Reaction = Callable[[str, "Running"], None]
 
 
@@ -69,6 +89,7 @@ class Running:
     project: Project
     lines: list[str] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
+    gate: Path | None = None
 
     def once(self, key: str) -> bool:
         if key in self.done:
@@ -78,6 +99,11 @@ class Running:
 
     def interrupt(self) -> None:
         self.proc.send_signal(signal.SIGINT)
+
+    def open_gate(self) -> None:
+        """Let the evaluation go on (see GATE_CONFTEST)."""
+        assert self.gate is not None, "run(gate=True) closes the gate"
+        self.gate.touch()
 
 
 @dataclass
@@ -103,13 +129,20 @@ class Project:
         self.env.pop("PYTEST_ADDOPTS", None)
         self.env.pop("GITHUB_STEP_SUMMARY", None)
 
-    def run(self, *args: str, react: Reaction | None = None, timeout: float = 120) -> Result:
+    def run(self, *args: str, react: Reaction | None = None, timeout: float = 120,
+            gate: bool = False) -> Result:
+        """One pytest run; with ``gate``, its evaluation waits for ``Running.open_gate``."""
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
                 f"--keptn-stage={STAGE}", *args]
+        gate_file = self.path / "fault-gate" if gate else None
+        env = self.env
+        if gate_file is not None:
+            gate_file.unlink(missing_ok=True)
+            env = dict(env, KEPTN_FAULT_GATE=str(gate_file))
         started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=self.path, env=self.env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(argv, cwd=self.path, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
-        running = Running(proc, self)
+        running = Running(proc, self, gate=gate_file)
         queue: Queue[str | None] = Queue()
 
         def pump() -> None:
@@ -133,6 +166,8 @@ class Project:
             if react is not None:
                 react(line, running)
         rc = proc.wait(timeout=30)
+        if gate_file is not None:
+            gate_file.unlink(missing_ok=True)
         return Result(rc, "".join(running.lines), time.monotonic() - started)
 
     # ---- what the run left behind -------------------------------------------------------
@@ -214,6 +249,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     shutil.copytree(EXAMPLE / "keptn", path / "keptn-broken")
     (path / "keptn-broken" / STAGE / SERVICE / "locust" / "locustfile.py").write_text(BROKEN_LOCUSTFILE)
     (path / "pytest.ini").write_text(INI)
+    (path / "conftest.py").write_text(GATE_CONFTEST)
     p = Project(path)
     p.tmp.mkdir()
     try:
@@ -314,35 +350,35 @@ def test_prometheus_killed_during_load(project: Project) -> None:
 
 
 def test_prometheus_killed_during_evaluation(project: Project) -> None:
-    # Stopped when the load ends, so the evaluation's first request hangs; killed once the
-    # evaluation has started: the evaluation is in flight when Prometheus dies.
+    # Stopped before the evaluation asks anything (the gate), so its first request hangs;
+    # killed 0.5 s later: the evaluation is in flight when Prometheus dies.
     def react(line: str, run: Running) -> None:
-        if "test finished" in line and run.once("stop"):
-            signal_prometheus(project, signal.SIGSTOP)
         if "evaluation started" in line and run.once("kill"):
+            signal_prometheus(project, signal.SIGSTOP)
+            run.open_gate()
             time.sleep(0.5)
             signal_prometheus(project, signal.SIGKILL)
 
-    result = project.run(*RUN, react=react)
+    result = project.run(*RUN, react=react, gate=True)
     aftermath(project, "Prometheus killed during evaluation", result, rc=1,
               message="unreachable ([Errno 111] Connection refused)")
 
 
 def test_prometheus_hangs_during_evaluation(project: Project) -> None:
-    """Alive but not answering (SIGSTOP from the end of the load to the end of the run): the
-    evaluation gives up within its timeouts instead of hanging."""
+    """Alive but not answering (SIGSTOP from the start of the evaluation, before it asks
+    anything, to its end): the evaluation gives up within its timeouts instead of hanging."""
     began: list[float] = []
 
     def react(line: str, run: Running) -> None:
-        if "test finished" in line and run.once("stop"):
-            signal_prometheus(project, signal.SIGSTOP)
         if "evaluation started" in line and run.once("began"):
+            signal_prometheus(project, signal.SIGSTOP)
             began.append(time.monotonic())
+            run.open_gate()
         if "evaluation FAILED" in line and run.once("resume"):
             began.append(time.monotonic())
             signal_prometheus(project, signal.SIGCONT)
 
-    result = project.run(*RUN, react=react)
+    result = project.run(*RUN, react=react, gate=True)
     aftermath(project, "Prometheus hangs during evaluation", result, rc=1,
               message="timed out")
     assert len(began) == 2, result.out[-3000:]
@@ -499,12 +535,13 @@ def test_sigint_during_task(project: Project, task: str) -> None:
     elif task == "test":
         react = _sigint_on("load: 1/")
     elif task == "evaluation":
-        # Prometheus is paused when the load ends so the evaluation is still running when
-        # SIGINT arrives; it is resumed right after so it can be stopped the ordinary way.
+        # Prometheus is paused before the evaluation asks anything (the gate) so the
+        # evaluation is still running when SIGINT arrives; it is resumed right after so it can
+        # be stopped the ordinary way.
         def pause(line: str, run: Running) -> None:
-            if "test finished" in line and run.once("stop"):
-                signal_prometheus(project, signal.SIGSTOP)
             if "evaluation started" in line and run.once("sigint"):
+                signal_prometheus(project, signal.SIGSTOP)
+                run.open_gate()
                 time.sleep(0.3)
                 run.interrupt()
                 time.sleep(0.3)
@@ -512,7 +549,7 @@ def test_sigint_during_task(project: Project, task: str) -> None:
         react = pause
     else:
         react = _sigint_on("release started")
-    result = project.run(*RUN, react=react)
+    result = project.run(*RUN, react=react, gate=task == "evaluation")
     # SIGINT never lets the sequence go on (no new load, no release): the task in flight fails
     # with "interrupted", the canary is removed, and pytest exits 2. The release is too short
     # (a few ms) to hit reliably: the signal may land just before or just after it.
