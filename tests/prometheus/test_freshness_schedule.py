@@ -129,8 +129,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         prom.wait_targets_up([FAST_JOB, SLOW_JOB], timeout=30)
         env = Env(prom, fast, slow)
         with PrometheusClient(prom.url) as client:
-            while len(_samples(client, SLOW_JOB)) < 2:  # a schedule to read
-                time.sleep(0.2)
+            for job in (FAST_JOB, SLOW_JOB):
+                _schedule(client, job)  # a schedule to read
         yield env
     finally:
         prom.stop()
@@ -146,6 +146,18 @@ def _samples(client: PrometheusClient, job: str, at: datetime | None = None) -> 
                            time.monotonic() + 5)
     result = response.json()["data"]["result"]
     return [float(v[0]) for v in result[0]["values"]] if result else []
+
+
+def _schedule(client: PrometheusClient, job: str) -> float:
+    """When ``job``'s next scrape is due, once its samples show a schedule (a few scrapes after
+    its discovery; a scrape Prometheus started late on a busy machine hides it for a while)."""
+    deadline = time.monotonic() + 60
+    while True:
+        due = next_scrape_due(_samples(client, job), INTERVAL)
+        if due is not None:
+            return due
+        assert time.monotonic() < deadline, _samples(client, job)
+        time.sleep(0.2)
 
 
 def _sleep_until(moment: float) -> None:
@@ -164,24 +176,29 @@ def _seen_at(client: PrometheusClient, job: str, at: datetime) -> tuple[float, f
 @pytest.mark.slow
 def test_the_wait_ends_before_the_next_scrape_when_it_is_due_after_the_end(env: Env) -> None:
     with PrometheusClient(env.prom.url) as client:
-        due = next_scrape_due(_samples(client, FAST_JOB), INTERVAL)
-        assert due is not None
-        # a window ending mid-interval: the next scrape is due 2.5 s after it
-        end = due - INTERVAL + 0.5
-        while end < time.time() + 0.05:
-            end += INTERVAL
-        _sleep_until(end)
-        after = datetime.fromtimestamp(end, UTC)
-        client.wait_fresh([FAST_JOB], after, timeout=10, interval=INTERVAL)
-        # it returned with the newest sample still before the end: it did not wait for the
-        # scrape after the end, which a query at the end cannot see
-        assert _samples(client, FAST_JOB)[-1] < end
-        seen = _seen_at(client, FAST_JOB, after)
-        # without the interval it waits for a sample after the end; the data at the end is
-        # the same
-        client.wait_fresh([FAST_JOB], after, timeout=10)
-        assert _samples(client, FAST_JOB)[-1] >= end
-        assert _seen_at(client, FAST_JOB, after) == seen
+        for _attempt in range(5):
+            due = _schedule(client, FAST_JOB)
+            # a window ending mid-interval: the next scrape is due 2.5 s after it
+            end = due - INTERVAL + 0.5
+            while end < time.time() + 0.05:
+                end += INTERVAL
+            _sleep_until(end)
+            after = datetime.fromtimestamp(end, UTC)
+            client.wait_fresh([FAST_JOB], after, timeout=10, interval=INTERVAL)
+            newest = _samples(client, FAST_JOB)[-1]
+            if next_scrape_due(_samples(client, FAST_JOB, after), INTERVAL) is None:
+                continue  # a scrape Prometheus started late hid the schedule: the wait fell back
+            # it returned with the newest sample still before the end: it did not wait for
+            # the scrape after the end, which a query at the end cannot see
+            assert newest < end
+            seen = _seen_at(client, FAST_JOB, after)
+            # without the interval it waits for a sample after the end; the data at the end
+            # is the same
+            client.wait_fresh([FAST_JOB], after, timeout=10)
+            assert _samples(client, FAST_JOB)[-1] >= end
+            assert _seen_at(client, FAST_JOB, after) == seen
+            return
+        pytest.fail("the samples showed no schedule in 5 windows")
 
 
 @pytest.mark.slow
@@ -189,9 +206,7 @@ def test_the_wait_waits_for_a_scrape_that_began_before_the_end(env: Env) -> None
     """The slow target answers a scrape 0.8 s after it began; a window that ends 0.3 s into
     such a scrape must wait for its sample, which Prometheus stores with the scrape's start."""
     with PrometheusClient(env.prom.url) as client:
-        samples = _samples(client, SLOW_JOB)
-        due = next_scrape_due(samples, INTERVAL)
-        assert due is not None, samples
+        due = _schedule(client, SLOW_JOB)
         while due + 0.3 < time.time():
             due += INTERVAL
         end = due + 0.3
