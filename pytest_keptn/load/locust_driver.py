@@ -315,7 +315,7 @@ def run_locust(
 _SPARE: list[tuple[ProcessRegistry, subprocess.Popen[str], str, str]] = []
 
 
-def prestart(processes: ProcessRegistry, stage: str = "") -> None:
+def prestart(processes: ProcessRegistry, stage: str) -> None:
     """Start a spare Locust runner for ``stage`` that imports Locust now (0.4-1.5 s) and takes
     its run's arguments when the stage's test task starts: a later stage has no discovery
     wait left to hide Locust's start-up in (issue 17). Stopped with the session's processes

@@ -23,6 +23,7 @@ returns at once for most windows instead of waiting for the next scrape.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_keptn.prometheus.client import PrometheusClient
 
 T = TypeVar("T")
+Reader = Callable[[Sequence[Mapping[str, Any]]], T]  # a query's result list -> what is wanted
 
 POLL = 0.05  # the freshness wait is on every stage's critical path
 SCHEDULE_SPAN = 4.5  # scrape intervals of samples read to find each target's schedule
@@ -81,8 +83,7 @@ def freshness_query(jobs: Sequence[str]) -> str:
     recently among those that are up (every target that serves data must have a sample at or
     after the window's end, not just one of them: an empty target slot, ``up`` 0, is scraped at
     its own phase); for a job with no target up, the newest ``up`` sample of any."""
-    pattern = "|".join(regex_literal(j) for j in sorted(set(jobs)))
-    up = f"up{{job=~{promql_string(pattern)}}}"
+    up = _up_of(jobs)
     # timestamp() of a selector gives the samples' own times; of a comparison, the evaluation
     # time: so the filter is an ``and``, after timestamp()
     return f"min by (job) (timestamp({up}) and {up} == 1) or max by (job) (timestamp({up}))"
@@ -91,9 +92,12 @@ def freshness_query(jobs: Sequence[str]) -> str:
 def schedule_query(jobs: Sequence[str], interval: float) -> str:
     """Every target's ``up`` samples of the last few scrape intervals (a range selector: raw
     samples with their own times)."""
-    pattern = "|".join(regex_literal(j) for j in sorted(set(jobs)))
-    span = f"{max(1, round(SCHEDULE_SPAN * interval * 1000))}ms"
-    return f"up{{job=~{promql_string(pattern)}}}[{span}]"
+    return f"{_up_of(jobs)}[{max(1, round(SCHEDULE_SPAN * interval * 1000))}ms]"
+
+
+def _up_of(jobs: Sequence[str]) -> str:
+    """The ``up`` series of exactly these jobs."""
+    return f"up{{job=~{promql_string('|'.join(regex_literal(j) for j in sorted(set(jobs))))}}}"
 
 
 def read_schedules(
@@ -133,7 +137,10 @@ def wait(client: PrometheusClient, jobs: Sequence[str], after: datetime, timeout
         return
     threshold = after.timestamp() if after.tzinfo else after.replace(tzinfo=UTC).timestamp()
     newest_query = freshness_query(wanted)
-    ranged = schedule_query(wanted, interval) if interval else None
+    ranged: tuple[str, Reader[dict[str, tuple[float, bool]]]] | None = None
+    if interval:
+        ranged = (schedule_query(wanted, interval),
+                  functools.partial(read_schedules, end=threshold, interval=interval))
     deadline = time.monotonic() + timeout
     last: dict[str, float] | None = None
     problem = ""
@@ -141,9 +148,8 @@ def wait(client: PrometheusClient, jobs: Sequence[str], after: datetime, timeout
         remaining = min(client.timeout, max(deadline - time.monotonic(), 0.5))
         done: set[str] = set()
         res: dict[str, float] | str = {}
-        if ranged is not None and interval is not None:
-            got = _ask(client, ranged, remaining,
-                       lambda result: read_schedules(result, threshold, interval))
+        if ranged is not None:
+            got = _ask(client, *ranged, remaining)
             if isinstance(got, str):
                 res = got
             else:
@@ -151,7 +157,7 @@ def wait(client: PrometheusClient, jobs: Sequence[str], after: datetime, timeout
                 done = {j for j, (_, ok) in got.items() if ok}
         if isinstance(res, dict) and not all(j in res for j in wanted):
             # not scraped in the last few intervals: is it scraped at all (5 min lookback)?
-            older = _ask(client, newest_query, remaining, _newest)
+            older = _ask(client, newest_query, _newest, remaining)
             res = older if isinstance(older, str) else {**older, **res}
         if isinstance(res, str):
             problem = res
@@ -187,8 +193,7 @@ def _newest(result: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return {str(r["metric"].get("job", "")): float(r["value"][1]) for r in result}
 
 
-def _ask(client: PrometheusClient, promql: str, timeout: float,
-         read: Callable[[Sequence[Mapping[str, Any]]], T]) -> T | str:
+def _ask(client: PrometheusClient, promql: str, read: Reader[T], timeout: float) -> T | str:
     """The query's result read by ``read``, or what went wrong; raises
     :class:`PrometheusOutage` when waiting longer cannot help."""
     data = {"query": promql, "time": f"{datetime.now(UTC).timestamp():.3f}"}

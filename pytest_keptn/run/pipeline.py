@@ -357,17 +357,14 @@ class Pipeline:
         does nothing."""
         if self.evaluation_only or self.settings.deployer == "none":
             return
-        ahead = 0
-        for stage in stages:
-            if ahead == LOADS_AHEAD:
-                return
-            if any(t.name in TEST_TASKS for seq in self.plan.stages[stage].stage.sequences
-                   for t in seq.tasks):
-                ahead += 1
-                try:  # a planning context: asks nothing of Prometheus
-                    self.hook.pytest_keptn_prepare_load(ctx=self.planning_context(stage))
-                except Exception:  # only a head start: the test task starts its driver anyway
-                    pass
+        with_load = [stage for stage in stages
+                     if any(t.name in TEST_TASKS for seq in self.plan.stages[stage].stage.sequences
+                            for t in seq.tasks)]
+        for stage in with_load[:LOADS_AHEAD]:
+            try:  # a planning context: asks nothing of Prometheus
+                self.hook.pytest_keptn_prepare_load(ctx=self.planning_context(stage))
+            except Exception:  # only a head start: the test task starts its driver anyway
+                pass
 
     def _run_task(self, stage: str, task: Task, state: SequenceState) -> TaskOutcome:
         started = time.monotonic()
